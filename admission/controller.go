@@ -1,0 +1,186 @@
+package admission
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Snapshot is what a gateway knows of its room between two ticks. Status
+// polls are answered from it without a store round trip.
+type Snapshot struct {
+	State
+	// MeasuredPerHour is the release rate observed over the last minute while
+	// people were waiting and release was running, in positions per hour. It
+	// is the configured rate until five seconds of such release are seen, or
+	// again for a moment after the rate changes.
+	MeasuredPerHour float64
+	// ReleasedLastMinute is how far the cursor moved in the last minute.
+	ReleasedLastMinute int64
+	// Healthy is false when the last tick could not reach the store; State
+	// is then the last one read, which never admits anyone the store did not.
+	Healthy bool
+}
+
+// Wait estimates how long position still waits: the distance to the cursor
+// at the measured release rate. It is zero once position is admitted.
+func (s *Snapshot) Wait(position int64) time.Duration {
+	left := position - s.Admitted
+	if left <= 0 {
+		return 0
+	}
+	if s.MeasuredPerHour <= 0 {
+		return MaxWait
+	}
+	w := float64(left) / s.MeasuredPerHour * float64(time.Hour)
+	if w >= float64(MaxWait) {
+		return MaxWait
+	}
+	return time.Duration(w)
+}
+
+// MaxWait bounds Wait so that a tiny rate cannot overflow a duration.
+const MaxWait = 30 * 24 * time.Hour
+
+// ControllerOptions configure a Controller; the zero value means defaults.
+type ControllerOptions struct {
+	// Interval between ticks. Default 100 ms: the cursor moves in steps of
+	// rate/36000 at most, never in per-minute jumps.
+	Interval time.Duration
+	// Window over which the release rate is measured. Default one minute.
+	Window time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Controller advances a room's cursor on every tick and keeps the latest
+// Snapshot for lock-free reads. Each gateway runs one; because Store.Advance
+// releases by store time, running many of them releases the rate once.
+type Controller struct {
+	store    Store
+	room     string
+	interval time.Duration
+	window   time.Duration
+	log      *slog.Logger
+
+	snap atomic.Pointer[Snapshot]
+
+	mu      sync.Mutex // serialises ticks and guards samples
+	samples []sample   // ring, oldest first after trimming
+	failing bool
+}
+
+type sample struct {
+	at       time.Time // store clock
+	admitted int64
+	issued   int64
+	rate     int64
+	paused   bool
+}
+
+// NewController returns a controller for room with state as its first
+// snapshot (typically what Store.Init returned).
+func NewController(store Store, room string, first State, o ControllerOptions) *Controller {
+	c := &Controller{store: store, room: room, interval: o.Interval, window: o.Window, log: o.Logger}
+	if c.interval <= 0 {
+		c.interval = 100 * time.Millisecond
+	}
+	if c.window <= 0 {
+		c.window = time.Minute
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.publish(first)
+	return c
+}
+
+// Snapshot returns the latest snapshot; never nil. Callers must not modify it.
+func (c *Controller) Snapshot() *Snapshot { return c.snap.Load() }
+
+// Run ticks until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			tctx, cancel := context.WithTimeout(ctx, c.interval*5)
+			_, _ = c.Tick(tctx)
+			cancel()
+		}
+	}
+}
+
+// Tick advances the cursor once and publishes the new snapshot. On a store
+// failure the previous state stays published, marked unhealthy.
+func (c *Controller) Tick(ctx context.Context) (*Snapshot, error) {
+	st, err := c.store.Advance(ctx, c.room)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if !c.failing {
+			c.log.Error("admission store unreachable; admitting nobody new until it is back", "room", c.room, "err", err)
+			c.failing = true
+		}
+		prev := *c.snap.Load()
+		prev.Healthy = false
+		c.snap.Store(&prev)
+		return &prev, err
+	}
+	if c.failing {
+		c.log.Info("admission store reachable again", "room", c.room)
+		c.failing = false
+	}
+	return c.publish(st), nil
+}
+
+// Observe publishes a state read outside the ticks (after an operator's
+// change) so that polls see it at once.
+func (c *Controller) Observe(st State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.publish(st)
+}
+
+// publish records st and stores the snapshot built from it. c.mu is held
+// (or c is not yet shared).
+func (c *Controller) publish(st State) *Snapshot {
+	if n := len(c.samples); n > 0 && st.Admitted < c.samples[n-1].admitted {
+		// A stale read that lost a race with a tick: keep the newer one.
+		return c.snap.Load()
+	}
+	c.samples = append(c.samples, sample{at: st.Now, admitted: st.Admitted, issued: st.Issued, rate: st.RatePerHour, paused: st.Paused})
+	cut := 0
+	for cut < len(c.samples)-1 && st.Now.Sub(c.samples[cut].at) > c.window {
+		cut++
+	}
+	c.samples = append(c.samples[:0], c.samples[cut:]...)
+
+	s := &Snapshot{State: st, Healthy: true, MeasuredPerHour: float64(st.RatePerHour)}
+	s.ReleasedLastMinute = st.Admitted - c.samples[0].admitted
+	// Measure only intervals in which release ran at the current rate with
+	// people waiting: an empty queue or a pause says nothing about speed.
+	var moved int64
+	var span time.Duration
+	for i := len(c.samples) - 1; i > 0; i-- {
+		a, b := c.samples[i-1], c.samples[i]
+		if b.rate != st.RatePerHour {
+			break
+		}
+		if a.paused || b.paused || b.admitted >= b.issued || a.rate != b.rate {
+			continue
+		}
+		moved += b.admitted - a.admitted
+		span += b.at.Sub(a.at)
+	}
+	if span >= 5*time.Second {
+		s.MeasuredPerHour = float64(moved) / span.Hours()
+	}
+	c.snap.Store(s)
+	return s
+}

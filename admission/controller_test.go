@@ -1,0 +1,143 @@
+package admission_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/admission/inmem"
+)
+
+// fixture is a room on an in-memory store with a fake clock.
+type fixture struct {
+	now   time.Time
+	store *inmem.Store
+	ctl   *admission.Controller
+}
+
+func newFixture(t *testing.T, rate int64, joined int) *fixture {
+	t.Helper()
+	f := &fixture{now: time.Unix(1_628_506_800, 0), store: inmem.New()}
+	f.store.Now = func() time.Time { return f.now }
+	ctx := context.Background()
+	st, err := f.store.Init(ctx, "r", admission.Settings{RatePerHour: rate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range joined {
+		if _, err := f.store.Join(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.ctl = admission.NewController(f.store, "r", st, admission.ControllerOptions{})
+	return f
+}
+
+// run ticks every 100 ms of fake time for d.
+func (f *fixture) run(t *testing.T, d time.Duration) *admission.Snapshot {
+	t.Helper()
+	var s *admission.Snapshot
+	for end := f.now.Add(d); f.now.Before(end); {
+		f.now = f.now.Add(100 * time.Millisecond)
+		var err error
+		if s, err = f.ctl.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func TestController_Tick(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		f := newFixture(t, 36_000, 200)
+		s := f.run(t, 10*time.Second)
+		if got, want := s.Admitted, int64(100); got != want {
+			t.Fatalf("admitted after 10 s at 36000/h = %d, want %d", got, want)
+		}
+		if !s.Healthy {
+			t.Fatal("snapshot unhealthy")
+		}
+		if got, want := s.MeasuredPerHour, 36_000.0; got != want {
+			t.Fatalf("measured rate = %v, want %v", got, want)
+		}
+		if got, want := s.ReleasedLastMinute, int64(100); got != want {
+			t.Fatalf("released last minute = %d, want %d", got, want)
+		}
+	})
+	t.Run("SmoothSteps", func(t *testing.T) {
+		f := newFixture(t, 2_000_000, 1_000_000)
+		prev := f.ctl.Snapshot().Admitted
+		for range 100 {
+			s := f.run(t, 100*time.Millisecond)
+			// 2 M/h is 55.6 per 100 ms: every tick releases 55 or 56.
+			if step := s.Admitted - prev; step < 55 || step > 56 {
+				t.Fatalf("one tick released %d, want 55 or 56", step)
+			}
+			prev = s.Admitted
+		}
+	})
+	t.Run("RateChangeWithinOneTick", func(t *testing.T) {
+		f := newFixture(t, 36_000, 1000)
+		f.run(t, 10*time.Second)
+		if _, err := f.store.SetRate(context.Background(), "r", 72_000); err != nil {
+			t.Fatal(err)
+		}
+		before := f.ctl.Snapshot().Admitted
+		s := f.run(t, 10*time.Second)
+		if got, want := s.Admitted-before, int64(200); got != want {
+			t.Fatalf("released in 10 s after the change = %d, want %d", got, want)
+		}
+		if s.MeasuredPerHour != 72_000 {
+			t.Fatalf("measured rate = %v, want the new rate", s.MeasuredPerHour)
+		}
+	})
+	t.Run("EmptyQueueDoesNotLowerMeasuredRate", func(t *testing.T) {
+		f := newFixture(t, 36_000, 50)
+		s := f.run(t, 60*time.Second)
+		if s.Admitted != 50 {
+			t.Fatalf("admitted = %d, want 50", s.Admitted)
+		}
+		if s.MeasuredPerHour != 36_000 {
+			t.Fatalf("measured rate = %v, want 36000 (idle time is not slowness)", s.MeasuredPerHour)
+		}
+	})
+	t.Run("ErrUnavailable", func(t *testing.T) {
+		f := newFixture(t, 36_000, 100)
+		f.run(t, time.Second)
+		good := f.ctl.Snapshot()
+		f.ctl = admission.NewController(failingStore{f.store}, "r", good.State, admission.ControllerOptions{})
+		s, err := f.ctl.Tick(context.Background())
+		if !errors.Is(err, admission.ErrUnavailable) {
+			t.Fatalf("err = %v", err)
+		}
+		if s.Healthy || s.Admitted != good.Admitted {
+			t.Fatalf("snapshot after failure = %+v, want last state, unhealthy", s)
+		}
+	})
+}
+
+func TestSnapshot_Wait(t *testing.T) {
+	s := &admission.Snapshot{State: admission.State{Admitted: 100}, MeasuredPerHour: 3600}
+	for _, tc := range []struct {
+		pos  int64
+		want time.Duration
+	}{
+		{50, 0}, {100, 0}, {101, time.Second}, {160, time.Minute},
+	} {
+		if got := s.Wait(tc.pos); got != tc.want {
+			t.Errorf("Wait(%d) = %v, want %v", tc.pos, got, tc.want)
+		}
+	}
+	s.MeasuredPerHour = 0
+	if got := s.Wait(101); got != admission.MaxWait {
+		t.Errorf("Wait at rate 0 = %v, want MaxWait", got)
+	}
+}
+
+type failingStore struct{ admission.Store }
+
+func (failingStore) Advance(context.Context, string) (admission.State, error) {
+	return admission.State{}, admission.ErrUnavailable
+}
