@@ -97,6 +97,9 @@ func NewController(store Store, room string, first State, o ControllerOptions) *
 	return c
 }
 
+// Room is the room the controller advances.
+func (c *Controller) Room() string { return c.room }
+
 // Snapshot returns the latest snapshot; never nil. Callers must not modify it.
 func (c *Controller) Snapshot() *Snapshot { return c.snap.Load() }
 

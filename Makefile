@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+GO        ?= go
+BIN       := bin
+export GOFLAGS ?= -trimpath
+
+.PHONY: all build run test test-deps vet bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/waitroom ./cmd/waitroom
+
+# The gateway on :8080 with the in-memory store, the demo booking backend on
+# :8090 behind it, the operator API on :8081. Ctrl-C stops all of it.
+run: build
+	@mkdir -p var && chmod 700 var
+	@test -s var/admin-token || (head -c 24 /dev/urandom | base64 | tr '+/' '-_' > var/admin-token && chmod 600 var/admin-token)
+	@trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
+	 $(BIN)/waitroom demo-backend --listen 127.0.0.1:8090 & backend=$$!; \
+	 echo "operator token: var/admin-token   (curl -H \"Authorization: Bearer \$$(cat var/admin-token)\" http://127.0.0.1:8081/admin/api/state)"; \
+	 WAITROOM_ADMIN_TOKEN_FILE=var/admin-token $(BIN)/waitroom serve --config etc/dev.yaml
+
+# Every test. Installs redis-server when it is missing and we may (root with apt-get).
+test: test-deps vet
+	$(GO) test -count=1 -timeout 8m ./...
+
+test-deps:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing redis-server for the tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || exit 1; \
+	  else echo "redis-server is missing: run 'sudo apt-get install redis-server' and retry"; exit 1; fi; }
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

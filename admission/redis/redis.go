@@ -1,0 +1,276 @@
+// Package redis is the admission.Store on Redis (standalone, Sentinel or
+// Cluster), shared by any number of gateways.
+//
+// A room is one hash, <Prefix>:{<room>}; the braces are a Cluster hash tag,
+// so any key a room ever needs lands in the room's slot. Every Store method
+// is one round trip: an embedded Lua script that reads the clock with Redis
+// TIME, so the release rate is exact across gateways whatever their clocks.
+// Scripts run with EVALSHA and fall back to EVAL when Redis lost its script
+// cache (a restart, SCRIPT FLUSH). Scripts that write after TIME need Redis 7,
+// which replicates scripts by their effects; tested with 7.0.
+package redis
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/waitroom/waitroom/admission"
+)
+
+var _ admission.Store = (*Store)(nil)
+
+// Options configure a Store. The zero value of every field but Addrs means
+// its default.
+type Options struct {
+	// Addrs are host:port addresses: one for a standalone server, two or more
+	// seed nodes for a Cluster (a single address is taken as standalone), or
+	// the Sentinels when MasterName is set.
+	Addrs []string
+	// MasterName is the master set the Sentinels watch; empty: no Sentinel.
+	MasterName string
+	// Username and Password authenticate to Redis (ACL or requirepass).
+	Username, Password string
+	// DB is the database of a standalone or Sentinel server; Cluster has only 0.
+	DB int
+	// TLS enables TLS with this configuration; nil means plain TCP.
+	TLS *tls.Config
+	// Prefix starts every key. It must not contain '{' or '}', which would
+	// change the Cluster hash tag. Default "waitroom".
+	Prefix string
+	// DialTimeout bounds connecting, default 2 s; ReadTimeout and
+	// WriteTimeout bound each command's socket reads and writes, default
+	// 500 ms. A gateway must fail fast and closed, not hang on a sick Redis.
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// PoolSize is the connections per Redis node; 0 means go-redis's default,
+	// 10 per GOMAXPROCS.
+	PoolSize int
+}
+
+// Store is an admission.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+// New returns a Store for o. It does not connect: Redis need not be up until
+// the first call, and calls fail with admission.ErrUnavailable while it is
+// down.
+//
+// Commands are not retried and a failed dial is not redialled within a call:
+// a gateway would rather answer "try again" at once than hold a request, and
+// a Join whose reply was lost must not take a second position. Deadlines of
+// the callers' contexts apply to the socket as well.
+func New(o Options) (*Store, error) {
+	if len(o.Addrs) == 0 {
+		return nil, errors.New("redis store: no address")
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redis store: key prefix %q contains a brace", o.Prefix)
+	}
+	prefix := cmp.Or(o.Prefix, "waitroom")
+	client := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:                 o.Addrs,
+		MasterName:            o.MasterName,
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		TLSConfig:             o.TLS,
+		DialTimeout:           cmp.Or(o.DialTimeout, 2*time.Second),
+		ReadTimeout:           cmp.Or(o.ReadTimeout, 500*time.Millisecond),
+		WriteTimeout:          cmp.Or(o.WriteTimeout, 500*time.Millisecond),
+		ContextTimeoutEnabled: true,
+		PoolSize:              o.PoolSize,
+		MaxRetries:            -1, // go-redis: -1 means none; 0 means 3
+		DialerRetries:         1,
+	})
+	return &Store{client: client, prefix: prefix}, nil
+}
+
+// The scripts, each preceded by the shared functions of lib.lua.
+var (
+	initScript    = script("init.lua")
+	joinScript    = script("join.lua")
+	advanceScript = script("advance.lua")
+	stateScript   = script("state.lua")
+	changeScript  = script("change.lua")
+	reseedScript  = script("reseed.lua")
+)
+
+//go:embed *.lua
+var luaFiles embed.FS
+
+func script(name string) *redis.Script {
+	lib, err := luaFiles.ReadFile("lib.lua")
+	if err != nil {
+		panic(err)
+	}
+	src, err := luaFiles.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(lib) + "\n" + string(src))
+}
+
+func (s *Store) Init(ctx context.Context, room string, set admission.Settings) (admission.State, error) {
+	if !admission.ValidRate(set.RatePerHour) {
+		return admission.State{}, fmt.Errorf("redis init %q: %w", room, admission.ErrInvalidRate)
+	}
+	return s.state(ctx, "init", room, initScript, set.RatePerHour, flag(set.Paused), newEpoch())
+}
+
+func (s *Store) Join(ctx context.Context, room string) (int64, error) {
+	pos, err := joinScript.Run(ctx, s.client, s.keys(room)).Int64()
+	if err != nil {
+		return 0, translate("join", room, err)
+	}
+	return pos, nil
+}
+
+func (s *Store) Advance(ctx context.Context, room string) (admission.State, error) {
+	return s.state(ctx, "advance", room, advanceScript)
+}
+
+func (s *Store) State(ctx context.Context, room string) (admission.State, error) {
+	return s.state(ctx, "state", room, stateScript)
+}
+
+func (s *Store) SetRate(ctx context.Context, room string, perHour int64) (admission.State, error) {
+	if !admission.ValidRate(perHour) {
+		return admission.State{}, fmt.Errorf("redis set rate of %q to %d: %w", room, perHour, admission.ErrInvalidRate)
+	}
+	return s.state(ctx, "set rate", room, changeScript, "rate", perHour)
+}
+
+func (s *Store) SetPaused(ctx context.Context, room string, paused bool) (admission.State, error) {
+	return s.state(ctx, "set paused", room, changeScript, "paused", flag(paused))
+}
+
+// Reseed restores room after Redis lost it, from st as a gateway last saw it
+// (its Issued, Admitted, RatePerHour, Paused and Epoch; Now is ignored).
+//
+// If the room is missing, as after a restart without persistence, it is
+// created from st, with Admitted capped at Issued, and the release clock
+// starting now. If it exists, because another gateway reseeded or joined it
+// first, Issued is raised to at least st.Issued and Admitted to at least
+// st.Admitted but never beyond Issued; its rate, pause and epoch stay. Either
+// way no position a gateway handed out is handed out again, and no admitted
+// person loses admission. It returns the state after.
+// Errors: ErrInvalidRate, ErrUnavailable, and a plain error for an empty
+// epoch or negative counters.
+func (s *Store) Reseed(ctx context.Context, room string, st admission.State) (admission.State, error) {
+	if !admission.ValidRate(st.RatePerHour) {
+		return admission.State{}, fmt.Errorf("redis reseed %q: %w", room, admission.ErrInvalidRate)
+	}
+	if st.Epoch == "" || st.Issued < 0 || st.Admitted < 0 {
+		return admission.State{}, fmt.Errorf("redis reseed %q: invalid state (epoch %q, issued %d, admitted %d)", room, st.Epoch, st.Issued, st.Admitted)
+	}
+	return s.state(ctx, "reseed", room, reseedScript, st.Issued, st.Admitted, st.RatePerHour, flag(st.Paused), st.Epoch)
+}
+
+// Close closes the connections to Redis; later calls fail with ErrUnavailable.
+func (s *Store) Close() error { return s.client.Close() }
+
+func (s *Store) keys(room string) []string { return []string{s.prefix + ":{" + room + "}"} }
+
+// state runs a script that replies with a room's state.
+func (s *Store) state(ctx context.Context, op, room string, sc *redis.Script, args ...any) (admission.State, error) {
+	v, err := sc.Run(ctx, s.client, s.keys(room), args...).Slice()
+	if err != nil {
+		return admission.State{}, translate(op, room, err)
+	}
+	st, err := parseState(v)
+	if err != nil {
+		return admission.State{}, fmt.Errorf("redis %s %q: %w", op, room, err)
+	}
+	return st, nil
+}
+
+// parseState decodes lib.lua's reply: issued, admitted, rate, paused (0 or
+// 1), epoch, and TIME in microseconds.
+func parseState(v []any) (admission.State, error) {
+	if len(v) != 6 {
+		return admission.State{}, fmt.Errorf("unexpected reply %v", v)
+	}
+	var n [6]int64
+	for _, i := range []int{0, 1, 2, 3, 5} {
+		x, ok := v[i].(int64)
+		if !ok {
+			return admission.State{}, fmt.Errorf("unexpected reply %v", v)
+		}
+		n[i] = x
+	}
+	epoch, ok := v[4].(string)
+	if !ok {
+		return admission.State{}, fmt.Errorf("unexpected reply %v", v)
+	}
+	return admission.State{
+		Issued: n[0], Admitted: n[1], RatePerHour: n[2], Paused: n[3] == 1,
+		Epoch: epoch, Now: time.UnixMicro(n[5]),
+	}, nil
+}
+
+// translate turns a Redis failure into the admission errors, keeping the
+// original for logs: errors.Is matches both admission.ErrUnavailable and,
+// say, context.DeadlineExceeded.
+func translate(op, room string, err error) error {
+	switch {
+	case redis.HasErrorPrefix(err, "NOTINIT"):
+		return fmt.Errorf("redis %s %q: %w", op, room, admission.ErrNotInitialized)
+	case unavailable(err):
+		return fmt.Errorf("redis %s %q: %w: %w", op, room, admission.ErrUnavailable, err)
+	default:
+		return fmt.Errorf("redis %s %q: %w", op, room, err)
+	}
+}
+
+// notServing are the prefixes of Redis error replies that mean the server
+// is up but cannot serve this command now: loading its data, cluster or
+// master down, a replica after a failover, slots moving, busy with a script,
+// out of memory or connections.
+var notServing = []string{
+	"LOADING", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "TRYAGAIN", "MOVED", "ASK",
+	"BUSY", "NOREPLICAS", "OOM", "max number of clients",
+}
+
+// unavailable reports whether err means Redis cannot serve now. Every error
+// that is not a Redis reply counts: refused or timed out connections, a
+// cancelled or expired context, a closed client. Other replies (WRONGPASS,
+// NOPERM, WRONGTYPE, a script error) are misconfigurations or bugs that
+// waiting will not fix, and are returned as they are.
+func unavailable(err error) bool {
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return true
+	}
+	for _, p := range notServing {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// newEpoch names a new room's queue. The script cannot draw it: Redis
+// scripts have no reliable randomness.
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}

@@ -1,0 +1,252 @@
+// Package gateway is the waiting room's HTTP face: a fasthttp server that
+// hands out queue tickets, answers status polls from memory, admits people
+// when the release cursor reaches them, and proxies admitted requests to the
+// booking backend. Everything else is refused before it reaches the backend.
+package gateway
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/gateway/web"
+	"github.com/waitroom/waitroom/ticket"
+)
+
+// Options configure a Gateway. Zero durations and sizes mean the defaults
+// stated on each field.
+type Options struct {
+	Room       string
+	Store      admission.Store
+	Controller *admission.Controller
+	Queue      *ticket.QueueCodec
+	Admission  *ticket.AdmissionKeys
+
+	// Backend is the booking service's base URL (http or https).
+	Backend *url.URL
+	// Protect and Bypass are path prefixes; the longest match decides, and
+	// a path matching neither is protected.
+	Protect, Bypass []string
+	// TrustedProxies may set X-Forwarded-For/-Proto/-Host; from anyone else
+	// those headers are replaced.
+	TrustedProxies []netip.Prefix
+
+	TicketTTL       time.Duration // queue ticket cookie lifetime; default 24 h
+	MaxRequestBody  int           // default 1 MiB
+	MaxResponseBody int64         // default 64 MiB
+	MaxHeaderBytes  int           // default 16 KiB: JWT cookies plus a site's own
+	ReadTimeout     time.Duration // client request read; default 10 s
+	WriteTimeout    time.Duration // client response write; default 30 s
+	IdleTimeout     time.Duration // client keep-alive; default 60 s
+	BackendTimeout  time.Duration // whole backend exchange; default 30 s
+	BackendIdle     time.Duration // idle backend connection lifetime; default 4 s
+	MaxConns        int           // backend connections; default 1024
+
+	Logger *slog.Logger
+	// Now is the gateway's clock for ticket times; default time.Now.
+	Now func() time.Time
+}
+
+// Gateway serves the public listener.
+type Gateway struct {
+	o       Options
+	log     *slog.Logger
+	paths   pathPolicy
+	backend *fasthttp.HostClient
+	host    string // backend Host header
+	server  *fasthttp.Server
+}
+
+// New checks o and builds a gateway.
+func New(o Options) (*Gateway, error) {
+	if o.Store == nil || o.Controller == nil || o.Queue == nil || o.Admission == nil || o.Backend == nil {
+		return nil, errors.New("gateway: Store, Controller, Queue, Admission and Backend are required")
+	}
+	setDefault(&o.TicketTTL, 24*time.Hour)
+	setDefault(&o.MaxRequestBody, 1<<20)
+	setDefault(&o.MaxResponseBody, 64<<20)
+	setDefault(&o.MaxHeaderBytes, 16<<10)
+	setDefault(&o.ReadTimeout, 10*time.Second)
+	setDefault(&o.WriteTimeout, 30*time.Second)
+	setDefault(&o.IdleTimeout, 60*time.Second)
+	setDefault(&o.BackendTimeout, 30*time.Second)
+	setDefault(&o.BackendIdle, 4*time.Second)
+	setDefault(&o.MaxConns, 1024)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	hc, err := newBackendClient(o)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{o: o, log: o.Logger, paths: newPathPolicy(o.Protect, o.Bypass), backend: hc, host: o.Backend.Host}
+	g.server = &fasthttp.Server{
+		Handler:                      g.Handle,
+		Name:                         "waitroom",
+		ReadBufferSize:               o.MaxHeaderBytes,
+		MaxRequestBodySize:           o.MaxRequestBody,
+		ReadTimeout:                  o.ReadTimeout,
+		WriteTimeout:                 o.WriteTimeout,
+		IdleTimeout:                  o.IdleTimeout,
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			// Requests fasthttp could not parse: oversized headers or body,
+			// bad framing. Answer 4xx, never 5xx.
+			status := fasthttp.StatusBadRequest
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				status = fasthttp.StatusRequestEntityTooLarge
+			} else if errors.As(err, new(*fasthttp.ErrSmallBuffer)) {
+				status = fasthttp.StatusRequestHeaderFieldsTooLarge
+			}
+			serveError(ctx, g.log, &Error{Status: status, Code: "bad_request", Message: "the request could not be read: " + fasthttp.StatusMessage(status)})
+		},
+	}
+	return g, nil
+}
+
+func newBackendClient(o Options) (*fasthttp.HostClient, error) {
+	u := o.Backend
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("gateway: backend %q must be an http or https URL", u.String())
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr += map[string]string{"http": ":80", "https": ":443"}[u.Scheme]
+	}
+	hc := &fasthttp.HostClient{
+		Addr:                      addr,
+		IsTLS:                     u.Scheme == "https",
+		MaxConns:                  o.MaxConns,
+		MaxConnWaitTimeout:        o.BackendTimeout,
+		MaxIdleConnDuration:       o.BackendIdle,
+		ReadTimeout:               o.BackendTimeout,
+		WriteTimeout:              o.BackendTimeout,
+		ReadBufferSize:            o.MaxHeaderBytes,
+		StreamResponseBody:        true,
+		MaxIdemponentCallAttempts: 1, // never send a booking twice
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		DisablePathNormalizing:    true, // the gateway forwards the path it checked
+		NoDefaultUserAgentHeader:  true,
+	}
+	if hc.IsTLS {
+		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	}
+	return hc, nil
+}
+
+// Server returns the configured fasthttp server (for Serve/Shutdown).
+func (g *Gateway) Server() *fasthttp.Server { return g.server }
+
+var (
+	prefixRoom = []byte("/waitroom/")
+	pathRoom   = []byte("/waitroom")
+	pathJoin   = []byte("/waitroom/api/join")
+	pathStatus = []byte("/waitroom/api/status")
+	pathStatic = []byte("/waitroom/static/")
+	pathJWKS   = []byte("/.well-known/jwks.json")
+	pathHealth = []byte("/healthz")
+	pathReady  = []byte("/readyz")
+)
+
+// Handle routes one request. The reserved prefix /waitroom/, JWKS and
+// health belong to the gateway; every other path goes through the proxy's
+// admission check.
+func (g *Gateway) Handle(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	var err error
+	switch {
+	case bytes.Equal(path, pathStatus):
+		err = g.status(ctx)
+	case bytes.Equal(path, pathJoin):
+		err = g.join(ctx)
+	case bytes.Equal(path, prefixRoom):
+		err = g.page(ctx)
+	case bytes.HasPrefix(path, pathStatic):
+		err = g.asset(ctx, path[len(pathStatic):])
+	case bytes.HasPrefix(path, prefixRoom):
+		err = errNotFound
+	case bytes.Equal(path, pathRoom):
+		ctx.Redirect("/waitroom/", fasthttp.StatusMovedPermanently)
+	case bytes.Equal(path, pathJWKS):
+		err = g.jwks(ctx)
+	case bytes.Equal(path, pathHealth):
+		ctx.Response.Header.SetContentTypeBytes(ctJSON)
+		ctx.WriteString(`{"status":"ok"}`)
+	case bytes.Equal(path, pathReady):
+		err = g.ready(ctx)
+	default:
+		err = g.proxy(ctx)
+	}
+	if err != nil {
+		serveError(ctx, g.log, err)
+	}
+}
+
+func (g *Gateway) page(ctx *fasthttp.RequestCtx) error {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return errMethod
+	}
+	lang := string(ctx.QueryArgs().Peek("lang"))
+	if lang != "en" && lang != "ko" {
+		lang = web.Lang(ctx.Request.Header.Peek("Accept-Language"))
+	}
+	setPageHeaders(ctx)
+	ctx.Response.Header.Set("Vary", "Accept-Language")
+	ctx.Response.Header.SetContentTypeBytes(ctHTML)
+	ctx.SetBody(web.Page(lang))
+	return nil
+}
+
+func (g *Gateway) asset(ctx *fasthttp.RequestCtx, name []byte) error {
+	body, ct, ok := web.Asset(string(name))
+	if !ok {
+		return errNotFound
+	}
+	ctx.Response.Header.SetContentType(ct)
+	ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.SetBody(body)
+	return nil
+}
+
+func setPageHeaders(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+}
+
+func (g *Gateway) jwks(ctx *fasthttp.RequestCtx) error {
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
+	ctx.SetBody(g.o.Admission.JWKS())
+	return nil
+}
+
+func (g *Gateway) ready(ctx *fasthttp.RequestCtx) error {
+	if !g.o.Controller.Snapshot().Healthy {
+		return &Error{Status: fasthttp.StatusServiceUnavailable, Code: "not_ready", Message: "the admission store is unreachable", RetryAfter: 1}
+	}
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.WriteString(`{"status":"ready"}`)
+	return nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}

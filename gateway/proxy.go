@@ -1,0 +1,166 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop are the headers that describe one connection, not the message;
+// they never cross the proxy in either direction (RFC 9110 7.6.1).
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// proxy sends an admitted (or bypassed) request to the backend and streams
+// the answer back. Anything else is refused here: a browser is sent to the
+// waiting room, any other client gets 403.
+func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
+	path := ctx.Path()
+	if !g.paths.bypassed(path, ctx.Request.Header.RequestURI()) {
+		tok := ctx.Request.Header.Cookie(cookieAdmission)
+		if len(tok) == 0 || g.o.Admission.Check(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now()) != nil {
+			return g.refuse(ctx)
+		}
+	}
+	req := &ctx.Request
+	// Forward exactly the normalised path that was checked, never the raw
+	// one a backend might decode differently.
+	uri := req.URI()
+	req.SetRequestURIBytes(uri.RequestURI())
+	req.UseHostHeader = false
+	req.SetHost(g.host)
+	req.Header.SetHost(g.host)
+	stripHopByHop(&req.Header)
+	g.setForwarded(ctx)
+
+	resp := fasthttp.AcquireResponse()
+	err := g.backend.DoDeadline(req, resp, time.Now().Add(g.o.BackendTimeout))
+	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) {
+			g.log.Warn("backend timeout", "err", err)
+			return errBackendTimeout
+		}
+		g.log.Warn("backend unavailable", "err", err)
+		return errBackendDown
+	}
+	if n := resp.Header.ContentLength(); n > 0 && int64(n) > g.o.MaxResponseBody {
+		fasthttp.ReleaseResponse(resp)
+		return errBackendTooLarge
+	}
+	resp.Header.CopyTo(&ctx.Response.Header)
+	stripHopByHop(&ctx.Response.Header)
+	if resp.IsBodyStream() {
+		ctx.Response.SetBodyStream(&limitedBody{r: resp.BodyStream(), resp: resp, left: g.o.MaxResponseBody}, resp.Header.ContentLength())
+		return nil
+	}
+	ctx.Response.SetBody(resp.Body())
+	fasthttp.ReleaseResponse(resp)
+	return nil
+}
+
+// refuse answers a request that is neither admitted nor bypassed.
+func (g *Gateway) refuse(ctx *fasthttp.RequestCtx) error {
+	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
+	if wantsHTML(ctx) && (ctx.IsGet() || ctx.IsHead()) {
+		a := fasthttp.AcquireArgs()
+		defer fasthttp.ReleaseArgs(a)
+		a.Set("return", string(ctx.RequestURI()))
+		ctx.Redirect("/waitroom/?"+a.String(), fasthttp.StatusSeeOther)
+		return nil
+	}
+	return &Error{Status: fasthttp.StatusForbidden, Code: "not_admitted", Message: "not admitted yet: wait your turn in the waiting room at /waitroom/"}
+}
+
+// setForwarded sets X-Forwarded-For/-Proto/-Host. Values sent by the client
+// are kept only when it is a trusted proxy.
+func (g *Gateway) setForwarded(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	remote, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	remote = remote.Unmap()
+	trusted := isTrusted(remote, g.o.TrustedProxies)
+	xff := h.Peek("X-Forwarded-For")
+	if trusted && len(xff) > 0 {
+		h.Set("X-Forwarded-For", string(xff)+", "+remote.String())
+	} else {
+		h.Set("X-Forwarded-For", remote.String())
+	}
+	if !trusted || len(h.Peek("X-Forwarded-Proto")) == 0 {
+		h.Set("X-Forwarded-Proto", scheme(ctx.IsTLS()))
+	}
+	if !trusted || len(h.Peek("X-Forwarded-Host")) == 0 {
+		h.SetBytesV("X-Forwarded-Host", ctx.Host())
+	}
+	h.Del("Forwarded") // the one header we do not rewrite must not pass unchecked
+}
+
+// isHTTPS reports whether the person reached us over HTTPS, directly or
+// through a trusted proxy.
+func (g *Gateway) isHTTPS(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsTLS() {
+		return true
+	}
+	remote, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return isTrusted(remote, g.o.TrustedProxies) && bytes.EqualFold(ctx.Request.Header.Peek("X-Forwarded-Proto"), []byte("https"))
+}
+
+func scheme(tls bool) string {
+	if tls {
+		return "https"
+	}
+	return "http"
+}
+
+// headers is what request and response headers share for stripping.
+type headers interface {
+	Peek(key string) []byte
+	Del(key string)
+}
+
+// stripHopByHop removes the hop-by-hop headers and every header that
+// Connection names.
+func stripHopByHop(h headers) {
+	for _, name := range bytes.Split(h.Peek("Connection"), []byte(",")) {
+		if name = bytes.TrimSpace(name); len(name) > 0 {
+			h.Del(string(name))
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// limitedBody streams a backend body, cutting it off past the limit, and
+// returns the backend connection when the server is done with it.
+type limitedBody struct {
+	r    io.Reader
+	resp *fasthttp.Response
+	left int64
+}
+
+var errBodyTooLarge = errors.New("backend response body over the limit")
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, err := l.r.Read(one[:]); n == 0 && err == io.EOF {
+			return 0, io.EOF
+		}
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+func (l *limitedBody) Close() error {
+	err := l.resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(l.resp)
+	return err
+}

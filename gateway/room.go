@@ -1,0 +1,250 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/ticket"
+)
+
+// Cookie names. The ticket cookie is scoped to the waiting room; the device
+// and admission cookies go to the backend too, so it can check the binding.
+const (
+	cookieTicket    = "wr_ticket"
+	cookieDevice    = "wr_device"
+	cookieAdmission = "wr_admission"
+)
+
+// Poll interval bounds: far from the front a person polls about once a
+// minute, near it every second or two, so 1.9 M waiting people cost tens of
+// thousands of requests per second, not hundreds.
+const (
+	minPoll = time.Second
+	maxPoll = 60 * time.Second
+	// joinTimeout bounds the store round trip of a join.
+	joinTimeout = 2 * time.Second
+	// maxReturnPath bounds the remembered return path.
+	maxReturnPath = 512
+)
+
+var (
+	hdrCacheControl = []byte("Cache-Control")
+	valNoStore      = []byte("no-store")
+	bearerPrefix    = []byte("Bearer ")
+)
+
+// status answers a poll from memory: one ticket check, one snapshot read,
+// no store round trip, no allocation while waiting.
+func (g *Gateway) status(ctx *fasthttp.RequestCtx) error {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return errMethod
+	}
+	tok := ticketFrom(ctx)
+	if len(tok) == 0 {
+		return errNoTicket
+	}
+	var q ticket.Queue
+	if err := g.o.Queue.Verify(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now(), &q); err != nil {
+		return err
+	}
+	return g.respond(ctx, tok, &q)
+}
+
+// join hands out a place, or the same place again to a device that holds a
+// valid ticket: a refresh never costs a place.
+func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
+	if !ctx.IsPost() {
+		return errMethod
+	}
+	if bytes.Equal(ctx.Request.Header.Peek("Sec-Fetch-Site"), []byte("cross-site")) {
+		return errCrossSite
+	}
+	now := g.o.Now()
+	device := ctx.Request.Header.Cookie(cookieDevice)
+	if !validDevice(device) {
+		device = []byte(ticket.NewDeviceID())
+		g.setCookie(ctx, cookieDevice, string(device), "/", 400*24*time.Hour)
+	}
+	if tok := ticketFrom(ctx); len(tok) > 0 {
+		var q ticket.Queue
+		if g.o.Queue.Verify(tok, device, now, &q) == nil {
+			return g.respond(ctx, tok, &q)
+		}
+	}
+	ret, err := returnPath(ctx)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	pos, err := g.o.Store.Join(sctx, g.o.Room)
+	if err != nil {
+		return err
+	}
+	q := ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash(device), Position: pos}
+	tok, err := g.o.Queue.Issue(q, ret, now)
+	if err != nil {
+		return err
+	}
+	g.setCookie(ctx, cookieTicket, tok, "/waitroom/", g.o.TicketTTL)
+	return g.respond(ctx, []byte(tok), &q)
+}
+
+// respond writes a person's standing: admitted once the cursor has reached
+// their position, otherwise their place, the people ahead and the wait.
+func (g *Gateway) respond(ctx *fasthttp.RequestCtx, tok []byte, q *ticket.Queue) error {
+	snap := g.o.Controller.Snapshot()
+	if q.Position <= snap.Admitted {
+		return g.admit(ctx, tok, q, snap)
+	}
+	wait := snap.Wait(q.Position)
+	var buf [1024]byte
+	b := appendStanding(buf[:0], tok, "waiting", q.Position, q.Position-snap.Admitted-1, wait, pollAfter(wait), snap)
+	b = append(b, '}')
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
+	ctx.Write(b)
+	return nil
+}
+
+// admit issues the admission token the backend and the proxy check.
+func (g *Gateway) admit(ctx *fasthttp.RequestCtx, tok []byte, q *ticket.Queue, snap *admission.Snapshot) error {
+	now := g.o.Now()
+	token, claims, err := g.o.Admission.Issue(ticket.Admission{
+		Subject:  base64.RawURLEncoding.EncodeToString(q.Subject[:]),
+		Device:   base64.RawURLEncoding.EncodeToString(q.Device[:]),
+		Room:     g.o.Room,
+		Position: q.Position,
+	}, now)
+	if err != nil {
+		return err
+	}
+	g.setCookie(ctx, cookieAdmission, token, "/", claims.Expiry.Sub(now))
+	redirect := g.o.Queue.ReturnPath(tok)
+	if redirect == "" {
+		redirect = "/"
+	}
+	b := appendStanding(make([]byte, 0, 1024), tok, "admitted", q.Position, 0, 0, 0, snap)
+	b = append(b, `,"admission":`...)
+	b = strconv.AppendQuote(b, token) // base64url and dots only
+	b = append(b, `,"redirect":`...)
+	rj, _ := json.Marshal(redirect)
+	b = append(append(b, rj...), '}')
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
+	ctx.Write(b)
+	return nil
+}
+
+// appendStanding appends the fields every join and status answer shares,
+// leaving the object open. tok is a verified ticket (base64url and dots).
+func appendStanding(b, tok []byte, state string, pos, ahead int64, wait, poll time.Duration, snap *admission.Snapshot) []byte {
+	b = append(b, `{"ticket":"`...)
+	b = append(b, tok...)
+	b = append(b, `","state":"`...)
+	b = append(b, state...)
+	b = append(b, `","position":`...)
+	b = strconv.AppendInt(b, pos, 10)
+	b = append(b, `,"ahead":`...)
+	b = strconv.AppendInt(b, ahead, 10)
+	b = append(b, `,"eta_seconds":`...)
+	b = strconv.AppendInt(b, int64((wait+time.Second-1)/time.Second), 10)
+	b = append(b, `,"poll_after_ms":`...)
+	b = strconv.AppendInt(b, poll.Milliseconds(), 10)
+	b = append(b, `,"paused":`...)
+	b = strconv.AppendBool(b, snap.Paused || !snap.Healthy)
+	b = append(b, `,"rate_per_hour":`...)
+	b = strconv.AppendInt(b, snap.RatePerHour, 10)
+	return b
+}
+
+// pollAfter chooses when a person should ask again: a fifth of their
+// remaining wait, within [minPoll, maxPoll], jittered by ±20% so that a
+// crowd that joined together does not poll together.
+func pollAfter(wait time.Duration) time.Duration {
+	p := min(max(wait/5, minPoll), maxPoll)
+	return time.Duration(float64(p) * (0.8 + 0.4*rand.Float64()))
+}
+
+// ticketFrom returns the queue ticket from the cookie or a bearer header.
+func ticketFrom(ctx *fasthttp.RequestCtx) []byte {
+	if t := ctx.Request.Header.Cookie(cookieTicket); len(t) > 0 {
+		return t
+	}
+	if a := ctx.Request.Header.Peek("Authorization"); bytes.HasPrefix(a, bearerPrefix) {
+		return a[len(bearerPrefix):]
+	}
+	return nil
+}
+
+// validDevice accepts the 22-character base64url ids ticket.NewDeviceID makes.
+func validDevice(d []byte) bool {
+	if len(d) != 22 {
+		return false
+	}
+	for _, c := range d {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// returnPath reads where the person wanted to go, from a JSON body
+// {"return":"/path"} or the return query parameter. An unusable path (not
+// local, too long, or inside the waiting room) becomes "/"; a body that is
+// not JSON is an error.
+func returnPath(ctx *fasthttp.RequestCtx) (string, error) {
+	ret := string(ctx.QueryArgs().Peek("return"))
+	if body := bytes.TrimSpace(ctx.PostBody()); len(body) > 0 {
+		var in struct {
+			Return string `json:"return"`
+		}
+		if len(body) > 4096 || json.Unmarshal(body, &in) != nil {
+			return "", errBadJSON
+		}
+		ret = in.Return
+	}
+	return localPath(ret), nil
+}
+
+// localPath returns p if it is a path on this site outside the waiting
+// room, else "/". It refuses "//host" and "/\host", which browsers treat
+// as other sites.
+func localPath(p string) string {
+	if len(p) == 0 || len(p) > maxReturnPath || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+		return "/"
+	}
+	if p == "/waitroom" || len(p) >= len(prefixRoom) && p[:len(prefixRoom)] == string(prefixRoom) {
+		return "/"
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return "/"
+		}
+	}
+	return p
+}
+
+// setCookie sets an HttpOnly, SameSite=Lax cookie, Secure when the person
+// reached us over HTTPS.
+func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value, path string, maxAge time.Duration) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	c.SetKey(name)
+	c.SetValue(value)
+	c.SetPath(path)
+	c.SetMaxAge(int(maxAge / time.Second))
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	c.SetSecure(g.isHTTPS(ctx))
+	ctx.Response.Header.SetCookie(c)
+}

@@ -1,0 +1,200 @@
+// Package web holds the waiting page the gateway serves under /waitroom/: an
+// HTML page rendered once per language from an embedded template, and the
+// script and style sheet it loads from /waitroom/static/.
+//
+// Everything is embedded and the page loads nothing from elsewhere, so it
+// works under the gateway's Content-Security-Policy (default-src 'self', no
+// inline script or style). The script joins the queue on every load, polls
+// /waitroom/api/status as often as the server's poll_after_ms allows, and
+// follows the redirect once admitted; see static/app.js.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+)
+
+//go:embed page.html static
+var files embed.FS
+
+// text is the wording of the server-rendered page in one language. The
+// wording that changes while waiting lives in app.js, keyed by <html lang>.
+type text struct {
+	Title    string
+	Switch   string // label of the link to the other language, in that language
+	Waiting  string
+	Position string
+	Ahead    string
+	ETA      string
+	Progress string
+	Hint     string
+	NoScript string
+}
+
+var texts = map[string]text{
+	"ko": {
+		Title:    "코로나19 예방접종 사전예약 대기",
+		Switch:   "English",
+		Waiting:  "접속 대기 중입니다",
+		Position: "내 대기 순번",
+		Ahead:    "내 앞 대기 인원",
+		ETA:      "예상 대기 시간",
+		Progress: "대기 진행률",
+		Hint:     "잠시만 기다려 주세요. 새로고침해도 대기 순서는 뒤로 밀리지 않습니다. 차례가 되면 예약 페이지로 자동으로 이동합니다.",
+		NoScript: "대기 순번을 확인하려면 브라우저에서 자바스크립트를 켜 주세요.",
+	},
+	"en": {
+		Title:    "COVID-19 vaccination booking: waiting room",
+		Switch:   "한국어",
+		Waiting:  "You are in the queue",
+		Position: "Your place in line",
+		Ahead:    "Ahead of you",
+		ETA:      "Estimated wait",
+		Progress: "Queue progress",
+		Hint:     "Please wait. Refreshing this page does not cost you your place. When it is your turn, you are taken to the booking page automatically.",
+		NoScript: "Please turn on JavaScript in your browser to see your place in line.",
+	},
+}
+
+// pages holds the rendered page per language, built once at start-up.
+var pages = render()
+
+func render() map[string][]byte {
+	tmpl := template.Must(template.ParseFS(files, "page.html"))
+	out := make(map[string][]byte, len(texts))
+	for lang, t := range texts {
+		other := "en"
+		if lang == "en" {
+			other = "ko"
+		}
+		var b bytes.Buffer
+		if err := tmpl.Execute(&b, struct {
+			Lang, Other string
+			T           text
+		}{lang, other, t}); err != nil {
+			panic("web: render " + lang + " page: " + err.Error())
+		}
+		out[lang] = b.Bytes()
+	}
+	return out
+}
+
+// Page returns the waiting page for lang ("ko" or "en"; anything else means
+// "ko"). The bytes are shared by every caller and must not be modified.
+//
+// The page is the same for every request: the script reads the return path
+// from the query string and adds it to the language switch link.
+func Page(lang string) []byte {
+	if p, ok := pages[lang]; ok {
+		return p
+	}
+	return pages["ko"]
+}
+
+type asset struct {
+	body        []byte
+	contentType string
+}
+
+var assets = map[string]asset{
+	"app.js":  {mustRead("static/app.js"), "text/javascript; charset=utf-8"},
+	"app.css": {mustRead("static/app.css"), "text/css; charset=utf-8"},
+}
+
+func mustRead(name string) []byte {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	return b
+}
+
+// Asset returns the static file served at /waitroom/static/<name> ("app.js"
+// or "app.css") with its Content-Type; ok is false for any other name. The
+// body is shared by every caller and must not be modified.
+func Asset(name string) (body []byte, contentType string, ok bool) {
+	a, ok := assets[name]
+	return a.body, a.contentType, ok
+}
+
+// Lang returns "en" when an Accept-Language header value prefers English to
+// Korean, and "ko" otherwise: on a tie, when neither is acceptable, and when
+// the header is empty or malformed. Language ranges are weighed by their q
+// value (default 1; q=0 means "not acceptable"); "*" stands for every
+// language the header does not name; entries with a malformed q are ignored.
+// Lang does not allocate.
+func Lang(acceptLanguage []byte) string {
+	ko, en, wild := -1, -1, 0 // weights in thousandths; -1 = not named
+	for rest := acceptLanguage; len(rest) > 0; {
+		var item []byte
+		item, rest, _ = bytes.Cut(rest, []byte{','})
+		tag, weight, _ := bytes.Cut(item, []byte{';'})
+		q, ok := parseQ(weight)
+		if !ok {
+			continue
+		}
+		switch tag = bytes.TrimSpace(tag); {
+		case isLang(tag, "ko"):
+			ko = max(ko, q)
+		case isLang(tag, "en"):
+			en = max(en, q)
+		case len(tag) == 1 && tag[0] == '*':
+			wild = max(wild, q)
+		}
+	}
+	if ko < 0 {
+		ko = wild
+	}
+	if en < 0 {
+		en = wild
+	}
+	if en > ko {
+		return "en"
+	}
+	return "ko"
+}
+
+// isLang reports whether tag is the primary language lang or one of its
+// subtags ("en", "en-US"; also the common non-standard "en_US").
+func isLang(tag []byte, lang string) bool {
+	if len(tag) < len(lang) || !bytes.EqualFold(tag[:len(lang)], []byte(lang)) {
+		return false
+	}
+	return len(tag) == len(lang) || tag[len(lang)] == '-' || tag[len(lang)] == '_'
+}
+
+// parseQ parses the part of an Accept-Language entry after ';', which is
+// empty or "q=" qvalue (RFC 9110, section 12.4.2), into thousandths.
+func parseQ(w []byte) (int, bool) {
+	w = bytes.TrimSpace(w)
+	if len(w) == 0 {
+		return 1000, true
+	}
+	if len(w) < 3 || (w[0] != 'q' && w[0] != 'Q') || w[1] != '=' {
+		return 0, false
+	}
+	v := w[2:]
+	if v[0] != '0' && v[0] != '1' {
+		return 0, false
+	}
+	q := int(v[0]-'0') * 1000
+	if len(v) == 1 {
+		return q, true
+	}
+	if v[1] != '.' || len(v) > 5 {
+		return 0, false
+	}
+	scale := 100
+	for _, c := range v[2:] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		q += int(c-'0') * scale
+		scale /= 10
+	}
+	if q > 1000 {
+		return 0, false
+	}
+	return q, true
+}

@@ -1,0 +1,274 @@
+package ticket
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DefaultAdmissionTTL is the lifetime of an admission token when
+// AdmissionOptions.TTL is 0.
+const DefaultAdmissionTTL = 10 * time.Minute
+
+// EdKey is an admission token signing key.
+type EdKey struct {
+	// ID is the key id ("kid"): 1 to 64 bytes of [A-Za-z0-9._-].
+	ID      string
+	Private ed25519.PrivateKey
+}
+
+// AdmissionOptions configures AdmissionKeys.
+type AdmissionOptions struct {
+	// Issuer is the "iss" claim. Required.
+	Issuer string
+	// Audience is the "aud" claim, naming the booking backend. Required.
+	Audience string
+	// TTL is how long a token stays valid after Issue, in whole seconds.
+	// Default DefaultAdmissionTTL.
+	TTL time.Duration
+}
+
+// Admission is the content of an admission token.
+type Admission struct {
+	Subject  string    // "sub": base64url of Queue.Subject
+	Device   string    // "dev": base64url of the DeviceHash
+	Room     string    // "room"
+	Position int64     // "pos"
+	Method   string    // "method": how the person was verified; omitted when empty
+	ID       string    // "jti": random, set by Issue
+	IssuedAt time.Time // "iat": the admission time, set by Issue
+	Expiry   time.Time // "exp", set by Issue
+}
+
+// admissionClaims is Admission as JSON.
+type admissionClaims struct {
+	jwt.RegisteredClaims
+	Device   string `json:"dev"`
+	Room     string `json:"room"`
+	Position int64  `json:"pos"`
+	Method   string `json:"method,omitempty"`
+}
+
+// AdmissionKeys issues and verifies admission tokens: EdDSA (Ed25519) JWTs
+// whose header names the key ("kid"). It signs with the first key, verifies
+// with any, and publishes all of them as a JWKS. It keeps a bounded cache of
+// verified tokens for Check. Safe for concurrent use.
+type AdmissionKeys struct {
+	signer   ed25519.PrivateKey
+	signerID string
+	public   map[string]ed25519.PublicKey
+	issuer   string
+	audience string
+	ttl      time.Duration
+	jwks     []byte
+	cache    verifiedCache
+}
+
+type jwk struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+}
+
+// NewAdmissionKeys returns keys that sign with keys[0] and verify tokens
+// signed with any of keys. It fails on no key, an invalid or duplicate key
+// id, a private key of the wrong size, an empty Issuer or Audience, or a TTL
+// that is negative or under a second.
+func NewAdmissionKeys(keys []EdKey, o AdmissionOptions) (*AdmissionKeys, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("ticket: no admission key")
+	}
+	if o.Issuer == "" || o.Audience == "" {
+		return nil, errors.New("ticket: admission issuer and audience are required")
+	}
+	if o.TTL == 0 {
+		o.TTL = DefaultAdmissionTTL
+	}
+	if o.TTL < time.Second {
+		return nil, fmt.Errorf("ticket: admission ttl %v is under a second", o.TTL)
+	}
+	k := &AdmissionKeys{
+		signer:   bytes.Clone(keys[0].Private),
+		signerID: keys[0].ID,
+		public:   make(map[string]ed25519.PublicKey, len(keys)),
+		issuer:   o.Issuer,
+		audience: o.Audience,
+		ttl:      o.TTL,
+	}
+	set := struct {
+		Keys []jwk `json:"keys"`
+	}{Keys: make([]jwk, 0, len(keys))}
+	for _, key := range keys {
+		if !validKeyID(key.ID) {
+			return nil, fmt.Errorf("ticket: invalid admission key id %q", key.ID)
+		}
+		if _, dup := k.public[key.ID]; dup {
+			return nil, fmt.Errorf("ticket: duplicate admission key id %q", key.ID)
+		}
+		if len(key.Private) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("ticket: admission key %q: not an Ed25519 private key", key.ID)
+		}
+		pub := bytes.Clone(key.Private.Public().(ed25519.PublicKey))
+		k.public[key.ID] = pub
+		set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(pub), Kid: key.ID, Use: "sig", Alg: "EdDSA"})
+	}
+	jwks, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: jwks: %w", err)
+	}
+	k.jwks = jwks
+	return k, nil
+}
+
+// JWKS returns the verification keys as a JSON Web Key Set
+// ({"keys":[{"kty":"OKP","crv":"Ed25519","x":..,"kid":..,"use":"sig","alg":"EdDSA"}]}),
+// for /.well-known/jwks.json. The caller may modify the returned slice.
+func (k *AdmissionKeys) JWKS() []byte { return bytes.Clone(k.jwks) }
+
+// Issue signs a token for a with the first key. It sets a.ID to a random id,
+// a.IssuedAt to now and a.Expiry to now + TTL (both in whole seconds, as in
+// the token) and returns the token and the claims it holds. An empty Subject,
+// Device or Room fails with ErrClaims.
+func (k *AdmissionKeys) Issue(a Admission, now time.Time) (token string, claims Admission, err error) {
+	if a.Subject == "" || a.Device == "" || a.Room == "" {
+		return "", Admission{}, fmt.Errorf("%w: subject, device and room are required", ErrClaims)
+	}
+	a.ID = NewDeviceID() // 16 random bytes, base64url: as unique as a device id
+	a.IssuedAt = time.Unix(now.Unix(), 0)
+	a.Expiry = time.Unix(now.Add(k.ttl).Unix(), 0)
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, admissionClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    k.issuer,
+			Subject:   a.Subject,
+			Audience:  jwt.ClaimStrings{k.audience},
+			ExpiresAt: jwt.NewNumericDate(a.Expiry),
+			IssuedAt:  jwt.NewNumericDate(a.IssuedAt),
+			ID:        a.ID,
+		},
+		Device:   a.Device,
+		Room:     a.Room,
+		Position: a.Position,
+		Method:   a.Method,
+	})
+	t.Header["kid"] = k.signerID
+	token, err = t.SignedString(k.signer)
+	if err != nil {
+		return "", Admission{}, fmt.Errorf("ticket: sign admission: %w", err)
+	}
+	return token, a, nil
+}
+
+// Verify fully parses and verifies token: size, algorithm EdDSA, a known
+// "kid", signature, issuer, audience, exp > now (required, no leeway),
+// iat <= now, nbf <= now if present, sub, dev, room and jti present, and the
+// device binding. Errors: ErrTooLarge, ErrMalformed, ErrAlgorithm, ErrKey,
+// ErrSignature, ErrExpired, ErrClaims, ErrDevice, wrapping golang-jwt's
+// error where there is one. Verify does not use or fill the cache.
+func (k *AdmissionKeys) Verify(token, deviceID []byte, now time.Time) (Admission, error) {
+	c, err := k.parse(token, deviceID, now)
+	if err != nil {
+		return Admission{}, err
+	}
+	return Admission{
+		Subject:  c.Subject,
+		Device:   c.Device,
+		Room:     c.Room,
+		Position: c.Position,
+		Method:   c.Method,
+		ID:       c.ID,
+		IssuedAt: c.IssuedAt.Time,
+		Expiry:   c.ExpiresAt.Time,
+	}, nil
+}
+
+// Check is Verify without the claims, for every proxied request. A token it
+// has verified before is looked up by its SHA-256 instead of parsed again:
+// a hit only re-checks expiry, issue time and device, and does not allocate.
+// Check accepts exactly the tokens Verify accepts at now; it reports the
+// same errors, though on a hit not necessarily the same one of several.
+func (k *AdmissionKeys) Check(token, deviceID []byte, now time.Time) error {
+	if len(token) > MaxTokenSize {
+		return ErrTooLarge
+	}
+	sum := sha256.Sum256(token)
+	sh := k.cache.shard(&sum)
+	if e, ok := sh.get(&sum); ok {
+		return e.check(DeviceHash(deviceID), now.Unix())
+	}
+	c, err := k.parse(token, deviceID, now)
+	if err != nil {
+		return err
+	}
+	e := cacheEntry{from: c.IssuedAt.Unix(), exp: c.ExpiresAt.Unix(), dev: DeviceHash(deviceID)}
+	if c.NotBefore != nil {
+		e.from = max(e.from, c.NotBefore.Unix())
+	}
+	sh.put(&sum, e, now.Unix())
+	return nil
+}
+
+func (k *AdmissionKeys) parse(token, deviceID []byte, now time.Time) (*admissionClaims, error) {
+	if len(token) > MaxTokenSize {
+		return nil, ErrTooLarge
+	}
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(k.issuer),
+		jwt.WithAudience(k.audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	var c admissionClaims
+	t, err := p.ParseWithClaims(string(token), &c, k.keyFor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", classifyJWTError(t, err), err)
+	}
+	if c.Subject == "" || c.Device == "" || c.Room == "" || c.ID == "" || c.IssuedAt == nil {
+		return nil, fmt.Errorf("%w: sub, dev, room, jti and iat are required", ErrClaims)
+	}
+	dh := DeviceHash(deviceID)
+	if subtle.ConstantTimeCompare([]byte(c.Device), b64.AppendEncode(nil, dh[:])) != 1 {
+		return nil, ErrDevice
+	}
+	return &c, nil
+}
+
+// keyFor is the jwt.Keyfunc: the public key the header's "kid" names.
+func (k *AdmissionKeys) keyFor(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	if pub, ok := k.public[kid]; ok {
+		return pub, nil
+	}
+	return nil, ErrKey
+}
+
+// classifyJWTError maps a golang-jwt parse error to this package's sentinel.
+func classifyJWTError(t *jwt.Token, err error) error {
+	switch {
+	case errors.Is(err, ErrKey):
+		return ErrKey
+	case errors.Is(err, jwt.ErrTokenMalformed) || t == nil:
+		return ErrMalformed
+	case t.Header["alg"] != jwt.SigningMethodEdDSA.Alg():
+		return ErrAlgorithm
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return ErrSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		return ErrClaims
+	default:
+		return ErrMalformed
+	}
+}
