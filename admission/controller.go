@@ -2,6 +2,8 @@ package admission
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -68,8 +70,18 @@ type Controller struct {
 	snap atomic.Pointer[Snapshot]
 
 	mu      sync.Mutex // serialises ticks and guards samples
-	samples []sample   // ring, oldest first after trimming
+	samples []sample   // oldest first, trimmed to the window
 	failing bool
+
+	maxIssued atomic.Int64 // highest position this gateway handed out
+}
+
+// Reseeder is implemented by stores that can come back empty (a Redis
+// restarted without persistence). Reseed recreates room from a state a
+// gateway remembers, or raises the store's counters to it, so that no
+// position is handed out twice and nobody is admitted out of order.
+type Reseeder interface {
+	Reseed(ctx context.Context, room string, st State) (State, error)
 }
 
 type sample struct {
@@ -125,6 +137,9 @@ func (c *Controller) Tick(ctx context.Context) (*Snapshot, error) {
 	st, err := c.store.Advance(ctx, c.room)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if errors.Is(err, ErrNotInitialized) {
+		st, err = c.reseed(ctx)
+	}
 	if err != nil {
 		if !c.failing {
 			c.log.Error("admission store unreachable; admitting nobody new until it is back", "room", c.room, "err", err)
@@ -140,6 +155,34 @@ func (c *Controller) Tick(ctx context.Context) (*Snapshot, error) {
 		c.failing = false
 	}
 	return c.publish(st), nil
+}
+
+// NoteIssued records a position this gateway handed out, so that a store
+// that lost its data is reseeded above it.
+func (c *Controller) NoteIssued(pos int64) {
+	for {
+		cur := c.maxIssued.Load()
+		if pos <= cur || c.maxIssued.CompareAndSwap(cur, pos) {
+			return
+		}
+	}
+}
+
+// reseed restores a room the store lost from what this gateway has seen.
+func (c *Controller) reseed(ctx context.Context) (State, error) {
+	r, ok := c.store.(Reseeder)
+	if !ok {
+		return State{}, fmt.Errorf("room %q vanished from the store: %w", c.room, ErrNotInitialized)
+	}
+	seen := c.snap.Load().State
+	seen.Issued = max(seen.Issued, c.maxIssued.Load())
+	st, err := r.Reseed(ctx, c.room, seen)
+	if err != nil {
+		return State{}, err
+	}
+	c.log.Warn("admission store lost the room; reseeded it from this gateway's memory",
+		"room", c.room, "issued", st.Issued, "admitted", st.Admitted, "epoch", st.Epoch)
+	return st, nil
 }
 
 // Observe publishes a state read outside the ticks (after an operator's

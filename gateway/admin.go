@@ -82,7 +82,12 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx) error {
 	path, method := string(ctx.Path()), string(ctx.Method())
 	switch {
 	case path == "/admin/api/state" && method == fasthttp.MethodGet:
-		return writeJSON(ctx, view(a.room, a.ctl.Snapshot()))
+		// A tick rather than the cached snapshot: operators see the store
+		// as it is now, and the cost (one round trip) is theirs alone.
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		snap, _ := a.ctl.Tick(c) // on failure: the last state, marked unhealthy
+		return writeJSON(ctx, view(a.room, snap))
 	case path == "/admin/api/rate" && method == fasthttp.MethodPut:
 		var in struct {
 			PerHour *int64 `json:"per_hour"`

@@ -69,7 +69,10 @@ func (g *Gateway) refuse(ctx *fasthttp.RequestCtx) error {
 		a := fasthttp.AcquireArgs()
 		defer fasthttp.ReleaseArgs(a)
 		a.Set("return", string(ctx.RequestURI()))
-		ctx.Redirect("/waitroom/?"+a.String(), fasthttp.StatusSeeOther)
+		// A relative Location: the gateway may sit behind a proxy that
+		// knows its public name better than it does.
+		ctx.Response.Header.Set("Location", "/waitroom/?"+a.String())
+		ctx.SetStatusCode(fasthttp.StatusSeeOther)
 		return nil
 	}
 	return &Error{Status: fasthttp.StatusForbidden, Code: "not_admitted", Message: "not admitted yet: wait your turn in the waiting room at /waitroom/"}

@@ -89,6 +89,7 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
+	g.o.Controller.NoteIssued(pos)
 	q := ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash(device), Position: pos}
 	tok, err := g.o.Queue.Issue(q, ret, now)
 	if err != nil {

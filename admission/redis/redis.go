@@ -6,8 +6,9 @@
 // is one round trip: an embedded Lua script that reads the clock with Redis
 // TIME, so the release rate is exact across gateways whatever their clocks.
 // Scripts run with EVALSHA and fall back to EVAL when Redis lost its script
-// cache (a restart, SCRIPT FLUSH). Scripts that write after TIME need Redis 7,
-// which replicates scripts by their effects; tested with 7.0.
+// cache (a restart, SCRIPT FLUSH). Scripts that write after TIME need a Redis
+// that replicates scripts by their effects: the default since 5.0, the only
+// way since 7.0. Tested with 7.0.15.
 package redis
 
 import (
@@ -219,9 +220,9 @@ func parseState(v []any) (admission.State, error) {
 	}, nil
 }
 
-// translate turns a Redis failure into the admission errors, keeping the
-// original for logs: errors.Is matches both admission.ErrUnavailable and,
-// say, context.DeadlineExceeded.
+// translate turns a Redis failure into the admission errors. An unavailable
+// error keeps the original for logs and errors.Is: a network timeout,
+// context.Canceled, a LOADING reply.
 func translate(op, room string, err error) error {
 	switch {
 	case redis.HasErrorPrefix(err, "NOTINIT"):

@@ -660,6 +660,14 @@ func BenchmarkAdvance(b *testing.B) {
 	benchmark(b, func(s *redis.Store) error { _, err := s.Advance(ctx, "r"); return err })
 }
 
+// BenchmarkPing is the baseline for the two above: one round trip of the
+// cheapest command through go-redis, to read their figures as ratios.
+func BenchmarkPing(b *testing.B) {
+	srv := redistest.Start(b)
+	c := mustClient(b, srv.Addr())
+	benchmarkCall(b, func() error { return c.Ping(ctx).Err() })
+}
+
 // benchmark measures call one caller at a time and from GOMAXPROCS callers
 // at once, against a redis-server on this machine.
 func benchmark(b *testing.B, call func(*redis.Store) error) {
@@ -668,10 +676,14 @@ func benchmark(b *testing.B, call func(*redis.Store) error) {
 	if _, err := s.Init(ctx, "r", admission.Settings{RatePerHour: 3600}); err != nil {
 		b.Fatal(err)
 	}
+	benchmarkCall(b, func() error { return call(s) })
+}
+
+func benchmarkCall(b *testing.B, call func() error) {
 	b.Run("Serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := call(s); err != nil {
+			if err := call(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -680,7 +692,7 @@ func benchmark(b *testing.B, call func(*redis.Store) error) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if err := call(s); err != nil {
+				if err := call(); err != nil {
 					b.Error(err)
 					return
 				}
