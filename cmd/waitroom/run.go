@@ -232,11 +232,11 @@ func (m *Main) demoBackend(args []string) error {
 		return err
 	}
 	srv := &fasthttp.Server{Handler: demo.Handler(demo.Options{}), Name: "demo-backend", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	a, err := m.listen(*addr, srv)
-	if err != nil {
+	var err error
+	if m.PublicAddr, err = m.listen(*addr, srv); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "demo booking backend: http://%s/\n", a)
+	fmt.Fprintf(m.Stdout, "demo booking backend: http://%s/\n", m.PublicAddr)
 	return nil
 }
 
