@@ -175,7 +175,21 @@ func (c *Controller) reseed(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("room %q vanished from the store: %w", c.room, ErrNotInitialized)
 	}
 	seen := c.snap.Load().State
-	seen.Issued = max(seen.Issued, c.maxIssued.Load())
+	// Other gateways may have handed out positions since this one last
+	// read the store: skip past twice the joins of the last second seen, so
+	// no position is handed out twice. Unused positions cost a moment of
+	// release; a duplicate would cost fairness.
+	gap := int64(64)
+	if n := len(c.samples); n > 0 {
+		last := c.samples[n-1]
+		for i := n - 1; i >= 0; i-- {
+			if last.at.Sub(c.samples[i].at) >= time.Second || i == 0 {
+				gap = max(gap, 2*(last.issued-c.samples[i].issued))
+				break
+			}
+		}
+	}
+	seen.Issued = max(seen.Issued, c.maxIssued.Load()) + gap
 	st, err := r.Reseed(ctx, c.room, seen)
 	if err != nil {
 		return State{}, err

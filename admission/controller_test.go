@@ -141,3 +141,42 @@ type failingStore struct{ admission.Store }
 func (failingStore) Advance(context.Context, string) (admission.State, error) {
 	return admission.State{}, admission.ErrUnavailable
 }
+
+// lostStore is an in-memory store whose room vanishes, like a Redis that
+// restarted without persistence.
+type lostStore struct {
+	*inmem.Store
+	lost     bool
+	reseeded admission.State
+}
+
+func (s *lostStore) Advance(ctx context.Context, room string) (admission.State, error) {
+	if s.lost {
+		return admission.State{}, admission.ErrNotInitialized
+	}
+	return s.Store.Advance(ctx, room)
+}
+
+func (s *lostStore) Reseed(_ context.Context, _ string, st admission.State) (admission.State, error) {
+	s.lost, s.reseeded = false, st
+	return st, nil
+}
+
+func TestController_Reseed(t *testing.T) {
+	f := newFixture(t, 36_000, 100)
+	f.run(t, time.Second)
+	ls := &lostStore{Store: f.store}
+	ctl := admission.NewController(ls, "r", f.ctl.Snapshot().State, admission.ControllerOptions{})
+	ctl.NoteIssued(150) // a join this gateway made after its last tick
+	ls.lost = true
+	s, err := ctl.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls.reseeded.Issued < 150+64 || ls.reseeded.Epoch != f.ctl.Snapshot().Epoch || ls.reseeded.Admitted != 10 {
+		t.Fatalf("reseeded with %+v, want issued past 150 with a gap, the same epoch and cursor", ls.reseeded)
+	}
+	if !s.Healthy {
+		t.Fatal("snapshot unhealthy after a reseed")
+	}
+}

@@ -197,7 +197,7 @@ func BenchmarkRefuse(b *testing.B) {
 
 // benchBody is what the benchmark backend answers: 55 bytes, like the
 // baseline server of scripts/bench.sh.
-var benchBody = []byte(`{"state":"waiting","position":12345,"ahead":12344,"x":1}`)
+var benchBody = []byte(`{"state":"waiting","position":12345,"ahead":1234,"x":1}`)
 
 // mustBackend starts a fasthttp server on a loopback TCP port (the
 // gateway's HostClient dials an address) that answers benchBody, and

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/waitroom/waitroom/gateway"
 )
 
 func TestGateway_Join(t *testing.T) {
@@ -382,4 +384,21 @@ func admin(t *testing.T, h *harness, method, path, body string, want int) string
 		t.Fatalf("%s %s %s: got %d %s, want %d", method, path, body, resp.StatusCode, b, want)
 	}
 	return string(b)
+}
+
+// Oversized requests get a 4xx with a JSON error, never a 5xx or a hang.
+func TestGateway_Oversized(t *testing.T) {
+	h := mustHarness(t, harnessOptions{opts: func(o *gateway.Options) { o.MaxRequestBody = 1 << 10; o.MaxHeaderBytes = 4 << 10 }})
+	p := h.person()
+	code, s := p.call("POST", "/book", strings.Repeat("x", 4<<10), nil)
+	if code != 413 || s.Error == nil {
+		t.Fatalf("oversized body: %d %+v", code, s.Error)
+	}
+	code, s = p.call("GET", "/waitroom/api/status", "", map[string]string{"X-Big": strings.Repeat("y", 8<<10)})
+	if code != 431 || s.Error == nil {
+		t.Fatalf("oversized header: %d %+v", code, s.Error)
+	}
+	if n := len(h.backend.requests()); n != 0 {
+		t.Fatalf("%d oversized requests reached the backend", n)
+	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitroom/waitroom/admission"
-	"github.com/waitroom/waitroom/admission/inmem"
 	"github.com/waitroom/waitroom/config"
 	"github.com/waitroom/waitroom/demo"
 	"github.com/waitroom/waitroom/gateway"
@@ -121,11 +120,13 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.Store = inmem.New()
+	if m.Store, err = openStore(cfg.Redis); err != nil {
+		return err
+	}
 	m.closers = append(m.closers, m.Store.Close)
-	st, err := m.Store.Init(ctx, cfg.Room, admission.Settings{RatePerHour: cfg.RatePerHour, Paused: cfg.Paused})
+	st, err := initRoom(ctx, m.Store, cfg, log)
 	if err != nil {
-		return fmt.Errorf("initialise room %q: %w", cfg.Room, err)
+		return err
 	}
 	m.Controller = admission.NewController(m.Store, cfg.Room, st, admission.ControllerOptions{Logger: log})
 	m.goRun(func() { m.Controller.Run(ctx) })
@@ -173,6 +174,30 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	log.Info("waiting room ready", "room", cfg.Room, "rate_per_hour", st.RatePerHour, "paused", st.Paused, "backend", backend.Redacted())
 	fmt.Fprintf(m.Stdout, "waiting room:  http://%s/\noperator API:  http://%s/admin/api/state (Authorization: Bearer <admin token>)\n", m.PublicAddr, m.AdminAddr)
 	return nil
+}
+
+// initRoom creates the room or joins the existing one. A store that is not
+// up yet (a fleet starting together) is retried for a while: without the
+// room's epoch the gateway cannot check a single ticket.
+func initRoom(ctx context.Context, store admission.Store, cfg config.Config, log *slog.Logger) (admission.State, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := store.Init(c, cfg.Room, admission.Settings{RatePerHour: cfg.RatePerHour, Paused: cfg.Paused})
+		cancel()
+		if err == nil || !errors.Is(err, admission.ErrUnavailable) || time.Now().After(deadline) {
+			if err != nil {
+				return st, fmt.Errorf("initialise room %q: %w", cfg.Room, err)
+			}
+			return st, nil
+		}
+		log.Warn("admission store unavailable; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // applyLive applies rate and pause edits of the config file, as an operator
