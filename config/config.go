@@ -114,10 +114,12 @@ type EdKey struct {
 // whitespace or control characters, and are not under /waitroom/ or
 // /.well-known/, which the gateway serves itself.
 type Paths struct {
-	// Protect lists the prefixes that need an admission token; empty protects
-	// nothing. Default ["/"].
+	// Protect lists prefixes that need an admission token. The longest
+	// matching prefix of either list decides, and a path matching neither is
+	// protected (fail closed), so Protect only carves exceptions out of
+	// Bypass. Default ["/"].
 	Protect []string `mapstructure:"protect"`
-	// Bypass lists prefixes that pass without one even inside Protect.
+	// Bypass lists prefixes that pass without an admission token.
 	// Default ["/static/", "/favicon.ico"].
 	Bypass []string `mapstructure:"bypass"`
 }
