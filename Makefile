@@ -22,7 +22,7 @@ run: build
 
 # Every test. Installs redis-server when it is missing and we may (root with apt-get).
 test: test-deps vet
-	$(GO) test -count=1 -timeout 8m ./...
+	$(GO) test -race -count=1 -timeout 9m ./...
 
 test-deps:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
