@@ -1,0 +1,282 @@
+// Package identity verifies who a person is before they get a place in the
+// queue ("identity first"). Every verification method (mobile phone, i-PIN,
+// certificate, Kakao, Naver, PASS, ...) is an OpenID Connect provider; the
+// Verifier is the relying party for all of them: authorization code flow with
+// PKCE (S256), state and nonce, ID tokens verified by go-oidc.
+//
+// The Verifier keeps no per-login state: Start returns an opaque state blob
+// that the gateway stores in an HttpOnly cookie and hands back to Finish.
+// The blob is sealed with AES-256-GCM, so it is both authenticated (it cannot
+// be forged or altered) and confidential (the PKCE verifier, nonce and return
+// path inside are not readable by the browser).
+//
+// The only identifier kept about a person is Person.Hash, a keyed hash of the
+// provider's subject. Providers are expected to give the same subject to one
+// person across methods (Korea's CI, "connecting information"), which is
+// what makes "one place per person" hold whichever method is used.
+//
+// Nothing personal (subjects, tokens, birth dates) is logged or put in errors.
+package identity
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by Start and Finish, wrapped with context; test them with
+// errors.Is.
+var (
+	// ErrUnknownMethod: no method has that name.
+	ErrUnknownMethod = errors.New("unknown verification method")
+	// ErrDisabled: the method is configured but switched off.
+	ErrDisabled = errors.New("verification method disabled")
+	// ErrState: the state blob is missing, forged, expired, or was made for
+	// another method or another binding, or the callback's state does not
+	// match it. The person must start again.
+	ErrState = errors.New("invalid verification state")
+	// ErrDenied: the provider reports that the person declined or could not
+	// log in (access_denied, login_required, consent_required, ...).
+	ErrDenied = errors.New("verification denied")
+	// ErrProvider: the provider is unreachable, slow, answers 5xx, reports
+	// a server-side or configuration error, or its token endpoint fails
+	// for a reason other than a rejected code. It says something about the
+	// provider's health, not about the person.
+	ErrProvider = errors.New("verification provider unavailable")
+	// ErrToken: the callback does not prove an identity: the code was
+	// rejected by the provider (invalid_grant: replayed, expired, issued by
+	// another provider or for another PKCE verifier), the ID token is
+	// missing or invalid (issuer, audience, expiry, signature, algorithm,
+	// nonce), or a required claim (sub, birthdate) is missing or malformed.
+	ErrToken = errors.New("invalid identity token")
+)
+
+// Defaults for Options.
+const (
+	DefaultStateTTL    = 10 * time.Minute
+	DefaultHTTPTimeout = 5 * time.Second
+	// RediscoverEvery is the least time between two discovery attempts of a
+	// provider whose discovery failed; meanwhile Start fails at once.
+	RediscoverEvery = 5 * time.Second
+)
+
+// MethodConfig describes one verification method, an OpenID Connect
+// provider.
+type MethodConfig struct {
+	// Name identifies the method in URLs and logs: [a-z0-9_-]{1,32}.
+	Name string
+	// Label is shown to people, e.g. "카카오 인증". Required.
+	Label string
+	// Issuer is the provider's issuer URL; discovery is at
+	// Issuer + "/.well-known/openid-configuration". Required if Enabled.
+	Issuer string
+	// ClientID and ClientSecret are the gateway's credentials at the
+	// provider. Required if Enabled.
+	ClientID, ClientSecret string
+	// RedirectURL is the gateway's callback for this method, e.g.
+	// "https://host/waitroom/auth/kakao/callback". Required if Enabled.
+	RedirectURL string
+	// Capacity is how many verifications in flight the provider can take.
+	// It is read by the traffic lights, not by this package. >= 0.
+	Capacity int
+	// Enabled methods can be used; disabled ones are still listed by
+	// Methods (the page shows them as unavailable) and need only Name and
+	// Label.
+	Enabled bool
+}
+
+// Options configures a Verifier. The zero value of every field but Secret
+// means its default.
+type Options struct {
+	// Secret keys the identity hash and seals the state blob (two subkeys
+	// derived with HMAC-SHA256). At least 32 bytes. Changing it changes
+	// every Person.Hash and voids the blobs in flight.
+	Secret []byte
+	// StateTTL is how long a verification may take from Start to Finish.
+	// Default DefaultStateTTL.
+	StateTTL time.Duration
+	// HTTPClient is used for discovery, JWKS and token calls. Default: a
+	// client with a DefaultHTTPTimeout timeout.
+	HTTPClient *http.Client
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Person is a verified person.
+type Person struct {
+	// Hash is base64url(HMAC-SHA256(identity key, provider subject)), 43
+	// characters: the only identifier kept. The raw subject is never
+	// stored, logged or returned.
+	Hash string
+	// BirthDate comes from the ID token's "birthdate" claim.
+	BirthDate Date
+	// Method is the name of the method used.
+	Method string
+}
+
+// Date is a calendar date without time zone.
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// ParseDate parses a full date "YYYY-MM-DD" (OIDC "birthdate"). It rejects
+// invalid calendar dates and the year 0000 that OIDC uses for "withheld".
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil || t.Year() < 1 {
+		return Date{}, fmt.Errorf("date %.16q: want a valid YYYY-MM-DD", s)
+	}
+	return Date{t.Year(), t.Month(), t.Day()}, nil
+}
+
+// String returns the date as YYYY-MM-DD.
+func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day) }
+
+// LastDigit returns the last digit of the date, Day % 10: the key of the
+// 10-day rotation (10부제).
+func (d Date) LastDigit() int { return d.Day % 10 }
+
+// Verifier runs verifications for the configured methods. It is safe for
+// concurrent use.
+type Verifier struct {
+	methods     []*method
+	byName      map[string]*method
+	identityKey []byte
+	aead        cipher.AEAD // seals state blobs
+	ttl         time.Duration
+	http        *http.Client
+	now         func() time.Time
+}
+
+// method is a configured method and its provider, discovered on first use.
+type method struct {
+	cfg    MethodConfig
+	ready  atomic.Pointer[client] // nil until discovery succeeded
+	mu     sync.Mutex             // serialises discovery
+	failed time.Time              // last failed discovery
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+// New validates methods and o, reporting every problem at once. It does not
+// contact the providers: one may be down when the gateway starts.
+func New(methods []MethodConfig, o Options) (*Verifier, error) {
+	var errs []error
+	if len(o.Secret) < 32 {
+		errs = append(errs, errors.New("secret: want at least 32 bytes"))
+	}
+	if o.StateTTL < 0 {
+		errs = append(errs, errors.New("state ttl: must be >= 0"))
+	}
+	if len(methods) == 0 {
+		errs = append(errs, errors.New("no methods"))
+	}
+	v := &Verifier{
+		byName:      make(map[string]*method, len(methods)),
+		identityKey: subkey(o.Secret, "identity"),
+		ttl:         o.StateTTL,
+		http:        o.HTTPClient,
+		now:         o.Now,
+	}
+	for i, c := range methods {
+		switch {
+		case !nameRE.MatchString(c.Name):
+			errs = append(errs, fmt.Errorf("methods[%d]: name %q: want [a-z0-9_-]{1,32}", i, c.Name))
+		case v.byName[c.Name] != nil:
+			errs = append(errs, fmt.Errorf("methods[%d]: duplicate name %q", i, c.Name))
+		}
+		if c.Label == "" {
+			errs = append(errs, fmt.Errorf("methods[%d]: label is required", i))
+		}
+		if c.Capacity < 0 {
+			errs = append(errs, fmt.Errorf("methods[%d]: capacity must be >= 0", i))
+		}
+		if c.Enabled {
+			if !absHTTP(c.Issuer) {
+				errs = append(errs, fmt.Errorf("methods[%d]: issuer %q: want an absolute http(s) URL", i, c.Issuer))
+			}
+			if !absHTTP(c.RedirectURL) {
+				errs = append(errs, fmt.Errorf("methods[%d]: redirect url %q: want an absolute http(s) URL", i, c.RedirectURL))
+			}
+			if c.ClientID == "" || c.ClientSecret == "" {
+				errs = append(errs, fmt.Errorf("methods[%d]: client id and secret are required", i))
+			}
+		}
+		m := &method{cfg: c}
+		v.methods = append(v.methods, m)
+		v.byName[c.Name] = m
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	block, err := aes.NewCipher(subkey(o.Secret, "state"))
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if v.aead, err = cipher.NewGCM(block); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if v.ttl == 0 {
+		v.ttl = DefaultStateTTL
+	}
+	if v.http == nil {
+		v.http = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	return v, nil
+}
+
+// Methods returns the configured methods in configured order, with
+// ClientSecret blanked so that the result can be rendered or logged.
+func (v *Verifier) Methods() []MethodConfig {
+	out := make([]MethodConfig, len(v.methods))
+	for i, m := range v.methods {
+		out[i] = m.cfg
+		out[i].ClientSecret = ""
+	}
+	return out
+}
+
+// lookup returns the enabled method called name.
+func (v *Verifier) lookup(name string) (*method, error) {
+	m := v.byName[name]
+	switch {
+	case m == nil:
+		return nil, fmt.Errorf("identity: method %.32q: %w", name, ErrUnknownMethod)
+	case !m.cfg.Enabled:
+		return nil, fmt.Errorf("identity: %s: %w", name, ErrDisabled)
+	}
+	return m, nil
+}
+
+// hash is Person.Hash of a provider subject.
+func (v *Verifier) hash(subject string) string {
+	mac := hmac.New(sha256.New, v.identityKey)
+	mac.Write([]byte(subject))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func subkey(secret []byte, purpose string) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
+}
+
+func absHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
+}
