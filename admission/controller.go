@@ -137,7 +137,17 @@ func (c *Controller) Tick(ctx context.Context) (*Snapshot, error) {
 	st, err := c.store.Advance(ctx, c.room)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if errors.Is(err, ErrNotInitialized) {
+	prev := c.snap.Load()
+	switch {
+	case err == nil && prev.Healthy && st.Now.Before(prev.Now):
+		// This read lost a race with a newer one (an operator's change
+		// ticking beside Run): keep the newer state.
+		return prev, nil
+	case errors.Is(err, ErrNotInitialized), err == nil && (st.Issued < prev.Issued || st.Admitted < prev.Admitted):
+		// The store lost the room, or came back with an older copy of it
+		// (a lagging replica after failover, a restored backup): its
+		// counters must never go back, or positions would be handed out
+		// twice and people admitted out of order.
 		st, err = c.reseed(ctx)
 	}
 	if err != nil {
@@ -194,26 +204,14 @@ func (c *Controller) reseed(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	c.log.Warn("admission store lost the room; reseeded it from this gateway's memory",
+	c.log.Warn("admission store lost the room or went back in time; reseeded it from this gateway's memory",
 		"room", c.room, "issued", st.Issued, "admitted", st.Admitted, "epoch", st.Epoch)
 	return st, nil
-}
-
-// Observe publishes a state read outside the ticks (after an operator's
-// change) so that polls see it at once.
-func (c *Controller) Observe(st State) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.publish(st)
 }
 
 // publish records st and stores the snapshot built from it. c.mu is held
 // (or c is not yet shared).
 func (c *Controller) publish(st State) *Snapshot {
-	if n := len(c.samples); n > 0 && st.Admitted < c.samples[n-1].admitted {
-		// A stale read that lost a race with a tick: keep the newer one.
-		return c.snap.Load()
-	}
 	c.samples = append(c.samples, sample{at: st.Now, admitted: st.Admitted, issued: st.Issued, rate: st.RatePerHour, paused: st.Paused})
 	cut := 0
 	for cut < len(c.samples)-1 && st.Now.Sub(c.samples[cut].at) > c.window {

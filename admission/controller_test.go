@@ -180,3 +180,31 @@ func TestController_Reseed(t *testing.T) {
 		t.Fatal("snapshot unhealthy after a reseed")
 	}
 }
+
+// A store that comes back with an older copy of the room (a lagging
+// replica) is reseeded, never believed.
+func TestController_ReseedRollback(t *testing.T) {
+	f := newFixture(t, 36_000, 100)
+	f.run(t, 2*time.Second)
+	ls := &lostStore{Store: f.store}
+	ctl := admission.NewController(ls, "r", f.ctl.Snapshot().State, admission.ControllerOptions{})
+	// The store forgets the last 50 joins and 10 admissions.
+	old := inmem.New()
+	old.Now = f.store.Now
+	ls.Store = old
+	if _, err := old.Init(context.Background(), "r", admission.Settings{RatePerHour: 36_000}); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if _, err := old.Join(context.Background(), "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.now = f.now.Add(100 * time.Millisecond)
+	if _, err := ctl.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ls.reseeded.Issued < 100+64 || ls.reseeded.Admitted != 20 {
+		t.Fatalf("reseeded with %+v, want issued past 100 and the cursor at 20", ls.reseeded)
+	}
+}

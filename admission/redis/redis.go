@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -55,6 +56,9 @@ type Options struct {
 	// PoolSize is the connections per Redis node; 0 means go-redis's default,
 	// 10 per GOMAXPROCS.
 	PoolSize int
+	// Logger receives go-redis's own messages. go-redis has one process-wide
+	// logger, so the last Store made with a Logger sets it; nil leaves it.
+	Logger *slog.Logger
 }
 
 // Store is an admission.Store on Redis. It is safe for concurrent use.
@@ -79,6 +83,9 @@ func New(o Options) (*Store, error) {
 		return nil, fmt.Errorf("redis store: key prefix %q contains a brace", o.Prefix)
 	}
 	prefix := cmp.Or(o.Prefix, "waitroom")
+	if o.Logger != nil {
+		redis.SetLogger(slogAdapter{o.Logger})
+	}
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:                 o.Addrs,
 		MasterName:            o.MasterName,
@@ -95,6 +102,14 @@ func New(o Options) (*Store, error) {
 		DialerRetries:         1,
 	})
 	return &Store{client: client, prefix: prefix}, nil
+}
+
+// slogAdapter sends go-redis's own messages (dial failures, pool notes)
+// into the gateway's structured log instead of plain text on stderr.
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 // The scripts, each preceded by the shared functions of lib.lua.

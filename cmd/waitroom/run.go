@@ -120,7 +120,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if m.Store, err = openStore(cfg.Redis); err != nil {
+	if m.Store, err = openStore(cfg.Redis, log); err != nil {
 		return err
 	}
 	m.closers = append(m.closers, m.Store.Close)

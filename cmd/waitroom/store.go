@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/waitroom/waitroom/admission"
@@ -14,11 +15,11 @@ import (
 
 // openStore returns the store the configuration names: Redis when
 // redis.addrs is set, else the embedded in-memory store.
-func openStore(c config.Redis) (admission.Store, error) {
+func openStore(c config.Redis, log *slog.Logger) (admission.Store, error) {
 	if len(c.Addrs) == 0 {
 		return inmem.New(), nil
 	}
-	o := redis.Options{Addrs: c.Addrs, MasterName: c.MasterName, Username: c.Username, Password: c.Password, DB: c.DB}
+	o := redis.Options{Addrs: c.Addrs, MasterName: c.MasterName, Username: c.Username, Password: c.Password, DB: c.DB, Logger: log}
 	if c.TLS {
 		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLSServerName}
 		if c.TLSCAFile != "" {

@@ -1,0 +1,13 @@
+// Package integration proves "many gateways, one queue" with real processes:
+// its tests build bin/waitroom once, start gateways as separate OS processes
+// that share ticket keys and one Redis (standalone or Cluster), and drive
+// them over HTTP as visitors and operators would, including Redis crashing
+// and a gateway being killed.
+//
+// The package has no API; everything lives in its tests:
+//
+//	go test ./integration/
+//	    the fleet and failure tests, about 80 s
+//	WAITROOM_MEASURE=1 go test -run Measure -v ./integration/
+//	    joins/s, polls/s, Redis commands, CPU and memory per request, about 20 s
+package integration
