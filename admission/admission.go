@@ -53,6 +53,9 @@ type State struct {
 	Epoch string
 	// Now is the store's clock when the state was read.
 	Now time.Time
+	// Window and Draw are zero for rooms made by Init; see People.
+	Window Window
+	Draw   Draw
 }
 
 // Waiting is the number of people who hold a position and are not admitted.

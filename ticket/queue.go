@@ -62,14 +62,16 @@ type QueueOptions struct {
 type Queue struct {
 	Subject  [16]byte // "sub": random per place, see NewSubject
 	Device   [16]byte // "dev": DeviceHash of the device id
-	Position int64    // "pos": place in the queue, from admission.Store.Join
+	Position int64    // "pos": place in the queue, from admission.Store.Join; 0 in the pre-queue
+	PreIndex int64    // "pre", optional: join index in the pre-queue before the opening draw
+	Method   int64    // "m", optional: 1-based index of the verification method used
 	IssuedAt int64    // "iat", unix seconds
 	Expiry   int64    // "exp", unix seconds
 }
 
 // QueueCodec issues and verifies queue tickets: HS256 JWTs with the header
 // {"alg":"HS256","kid":"<id>","typ":"JWT"} and a payload in the fixed key
-// order iss, aud, room, ep, sub, dev, pos, iat, exp[, ret]. Verify accepts
+// order iss, aud, room, ep, sub, dev, pos[, pre][, m], iat, exp[, ret]. Verify accepts
 // only that exact layout, which only holders of the keys can produce.
 // A QueueCodec is safe for concurrent use.
 type QueueCodec struct {
@@ -153,8 +155,8 @@ func (c *QueueCodec) Issue(q Queue, returnPath string, now time.Time) (string, e
 	if returnPath != "" && !validReturnPath(returnPath) {
 		return "", ErrReturnPath
 	}
-	if q.Position < 0 {
-		return "", fmt.Errorf("%w: negative position", ErrClaims)
+	if q.Position < 0 || q.PreIndex < 0 || q.Method < 0 {
+		return "", fmt.Errorf("%w: negative position, pre-queue index or method", ErrClaims)
 	}
 	p := make([]byte, 0, 256+2*len(returnPath))
 	p = append(p, c.prefix...)
@@ -164,6 +166,14 @@ func (c *QueueCodec) Issue(q Queue, returnPath string, now time.Time) (string, e
 	p = b64.AppendEncode(p, q.Device[:])
 	p = append(p, `","pos":`...)
 	p = strconv.AppendInt(p, q.Position, 10)
+	if q.PreIndex > 0 {
+		p = append(p, `,"pre":`...)
+		p = strconv.AppendInt(p, q.PreIndex, 10)
+	}
+	if q.Method > 0 {
+		p = append(p, `,"m":`...)
+		p = strconv.AppendInt(p, q.Method, 10)
+	}
 	p = append(p, `,"iat":`...)
 	p = strconv.AppendInt(p, now.Unix(), 10)
 	p = append(p, `,"exp":`...)
@@ -333,6 +343,8 @@ func (c *QueueCodec) parse(p []byte) (q Queue, ret []byte, err error) {
 	if !s.lit(`,"sub":`) || !s.id(&q.Subject) ||
 		!s.lit(`,"dev":`) || !s.id(&q.Device) ||
 		!s.lit(`,"pos":`) || !s.uint(&q.Position) ||
+		s.lit(`,"pre":`) && (!s.uint(&q.PreIndex) || q.PreIndex == 0) ||
+		s.lit(`,"m":`) && (!s.uint(&q.Method) || q.Method == 0) ||
 		!s.lit(`,"iat":`) || !s.uint(&q.IssuedAt) ||
 		!s.lit(`,"exp":`) || !s.uint(&q.Expiry) {
 		return q, nil, ErrClaims

@@ -180,6 +180,17 @@ func TestQueueCodec_Issue(t *testing.T) {
 			t.Fatalf("got %+v, want %+v", got, want)
 		}
 	})
+	t.Run("PreQueueAndMethod", func(t *testing.T) {
+		q := testQueue
+		q.Position, q.PreIndex, q.Method = 0, 42, 3
+		var got ticket.Queue
+		if err := c.Verify([]byte(mustIssue(t, c, q, "/x")), device, testNow, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Position != 0 || got.PreIndex != 42 || got.Method != 3 {
+			t.Fatalf("got %+v, want pre-queue index 42 and method 3", got)
+		}
+	})
 	t.Run("ErrNegativePosition", func(t *testing.T) {
 		q := testQueue
 		q.Position = -1
