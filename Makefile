@@ -10,13 +10,17 @@ all: build
 build:
 	$(GO) build -o $(BIN)/waitroom ./cmd/waitroom
 
-# The gateway on :8080 with the in-memory store, the demo booking backend on
-# :8090 behind it, the operator API on :8081. Ctrl-C stops all of it.
+# The gateway on :8080 with the in-memory store, identity first against the
+# development identity provider on :8082, the demo booking backend on :8090
+# behind it, the operator API on :8081. Ctrl-C stops all of it.
 run: build
 	@mkdir -p var && chmod 700 var
 	@test -s var/admin-token || (head -c 24 /dev/urandom | base64 | tr '+/' '-_' > var/admin-token && chmod 600 var/admin-token)
-	@trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
+	@$(BIN)/waitroom schedule > var/schedule.yaml
+	@trap 'kill $$backend $$idp 2>/dev/null' EXIT INT TERM; \
 	 $(BIN)/waitroom demo-backend --listen 127.0.0.1:8090 & backend=$$!; \
+	 $(BIN)/waitroom dev-idp --listen 127.0.0.1:8082 & idp=$$!; \
+	 echo "today's window: birth dates ending in $$(TZ=Asia/Seoul date -d '-18 hours' +%-d | tail -c 2) (see var/schedule.yaml)"; \
 	 echo "operator token: var/admin-token   (curl -H \"Authorization: Bearer \$$(cat var/admin-token)\" http://127.0.0.1:8081/admin/api/state)"; \
 	 WAITROOM_ADMIN_TOKEN_FILE=var/admin-token $(BIN)/waitroom serve --config etc/dev.yaml
 

@@ -72,6 +72,8 @@ type Config struct {
 	Redis Redis `mapstructure:"redis"`
 	// Log selects the log output.
 	Log Log `mapstructure:"log"`
+	// Identity turns on verification before joining.
+	Identity Identity `mapstructure:"identity"`
 
 	// tokenFromFile records that Load read AdminToken from AdminTokenFile, so
 	// that Validate does not report both as set.
@@ -219,7 +221,8 @@ func Default() Config {
 			BackendIdle:     4 * time.Second,
 			MaxConns:        1024,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:      Log{Level: "info", Format: "json"},
+		Identity: Identity{Block: 10 * time.Minute, TargetLatency: 5 * time.Second},
 	}
 }
 
@@ -336,6 +339,7 @@ func (c Config) Validate() error {
 	ps.intRange("proxy.max_conns", int64(p.MaxConns), 1, 100_000)
 
 	ps.redis(c.Redis)
+	ps.identity(c)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		ps.add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)
@@ -581,6 +585,11 @@ func (c Config) Redacted() Config {
 	r := c
 	r.AdminToken = redact(c.AdminToken)
 	r.Redis.Password = redact(c.Redis.Password)
+	r.Identity.Secret = redact(c.Identity.Secret)
+	r.Identity.Methods = slices.Clone(c.Identity.Methods)
+	for i := range r.Identity.Methods {
+		r.Identity.Methods[i].ClientSecret = redact(r.Identity.Methods[i].ClientSecret)
+	}
 	r.Ticket.HMACKeys = slices.Clone(c.Ticket.HMACKeys)
 	for i := range r.Ticket.HMACKeys {
 		r.Ticket.HMACKeys[i].Secret = redact(r.Ticket.HMACKeys[i].Secret)

@@ -6,30 +6,30 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/signal"
 )
 
 // Admin serves the operator API on its own listener. Every call needs
 // "Authorization: Bearer <admin token>".
 type Admin struct {
-	room      string
-	store     admission.Store
-	ctl       *admission.Controller
+	g         *Gateway
 	tokenHash [32]byte
 	log       *slog.Logger
 	server    *fasthttp.Server
 }
 
-// NewAdmin returns the operator API for room. token must not be empty.
-func NewAdmin(room string, store admission.Store, ctl *admission.Controller, token string, log *slog.Logger) *Admin {
+// NewAdmin returns the operator API of g's room. token must not be empty.
+func NewAdmin(g *Gateway, token string, log *slog.Logger) *Admin {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Admin{room: room, store: store, ctl: ctl, tokenHash: sha256.Sum256([]byte(token)), log: log}
+	a := &Admin{g: g, tokenHash: sha256.Sum256([]byte(token)), log: log}
 	a.server = &fasthttp.Server{
 		Handler:               a.Handle,
 		Name:                  "waitroom-admin",
@@ -80,14 +80,15 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx) error {
 		return errAdminAuth
 	}
 	path, method := string(ctx.Path()), string(ctx.Method())
+	r, store := a.g.Room(), a.g.o.Store
 	switch {
 	case path == "/admin/api/state" && method == fasthttp.MethodGet:
 		// A tick rather than the cached snapshot: operators see the store
 		// as it is now, and the cost (one round trip) is theirs alone.
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		snap, _ := a.ctl.Tick(c) // on failure: the last state, marked unhealthy
-		return writeJSON(ctx, view(a.room, snap))
+		snap, _ := r.Controller.Tick(c) // on failure: the last state, marked unhealthy
+		return writeJSON(ctx, view(r.Name, snap))
 	case path == "/admin/api/rate" && method == fasthttp.MethodPut:
 		var in struct {
 			PerHour *int64 `json:"per_hour"`
@@ -99,16 +100,33 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx) error {
 			return errRateOutOfRange
 		}
 		return a.apply(ctx, "rate", ctx.RemoteAddr().String(), func(c context.Context) (admission.State, error) {
-			return a.store.SetRate(c, a.room, *in.PerHour)
+			return store.SetRate(c, r.Name, *in.PerHour)
 		})
 	case path == "/admin/api/pause" && method == fasthttp.MethodPost:
 		return a.apply(ctx, "pause", ctx.RemoteAddr().String(), func(c context.Context) (admission.State, error) {
-			return a.store.SetPaused(c, a.room, true)
+			return store.SetPaused(c, r.Name, true)
 		})
 	case path == "/admin/api/resume" && method == fasthttp.MethodPost:
 		return a.apply(ctx, "resume", ctx.RemoteAddr().String(), func(c context.Context) (admission.State, error) {
-			return a.store.SetPaused(c, a.room, false)
+			return store.SetPaused(c, r.Name, false)
 		})
+	case strings.HasPrefix(path, "/admin/api/signals/") && method == fasthttp.MethodPut && a.g.signals != nil:
+		var in struct {
+			Light *signal.Light `json:"light"`
+		}
+		if err := json.Unmarshal(ctx.PostBody(), &in); err != nil || in.Light == nil {
+			return &Error{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: `body must be JSON like {"light":"red"}, or {"light":""} to stop forcing`}
+		}
+		name := strings.TrimPrefix(path, "/admin/api/signals/")
+		if err := a.g.signals.force(name, *in.Light); err != nil {
+			return err
+		}
+		a.log.Info("operator change", "what", "force light", "method", name, "light", *in.Light, "from", ctx.RemoteAddr().String(),
+			"at", time.Now().UTC().Format(time.RFC3339Nano))
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		lights, _ := a.g.signals.refresh(c, r.Name, a.g.o.Now())
+		return writeJSON(ctx, lights)
 	case path == "/admin/api/state" || path == "/admin/api/rate" || path == "/admin/api/pause" || path == "/admin/api/resume":
 		return errMethod
 	}
@@ -121,7 +139,7 @@ func (a *Admin) apply(ctx *fasthttp.RequestCtx, what, from string, change func(c
 	if err != nil {
 		return err
 	}
-	return writeJSON(ctx, view(a.room, after))
+	return writeJSON(ctx, view(a.g.Room().Name, after))
 }
 
 // Change runs an operator change (from the API or a config reload), makes
@@ -135,7 +153,7 @@ func (a *Admin) Change(what, from string, change func(context.Context) (admissio
 		a.log.Warn("operator change failed", "what", what, "from", from, "err", err)
 		return nil, err
 	}
-	after, err := a.ctl.Tick(c)
+	after, err := a.g.Room().Controller.Tick(c)
 	if err != nil {
 		return nil, err
 	}

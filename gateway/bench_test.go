@@ -64,7 +64,7 @@ func newBenchRoom(tb testing.TB, backend string) *benchRoom {
 		tb.Fatal(err)
 	}
 	g, err := gateway.New(gateway.Options{
-		Room: benchRoomName, Store: store, Controller: ctl, Queue: qc, Admission: ak,
+		Room: &gateway.Room{Name: benchRoomName, Controller: ctl, Queue: qc}, Store: store, Admission: ak,
 		Backend: u, Protect: []string{"/"}, Bypass: []string{"/static/"},
 	})
 	if err != nil {

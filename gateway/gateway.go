@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -24,11 +25,13 @@ import (
 // Options configure a Gateway. Zero durations and sizes mean the defaults
 // stated on each field.
 type Options struct {
-	Room       string
-	Store      admission.Store
-	Controller *admission.Controller
-	Queue      *ticket.QueueCodec
-	Admission  *ticket.AdmissionKeys
+	// Room is the room served first; SetRoom moves to another.
+	Room      *Room
+	Store     admission.Store
+	Admission *ticket.AdmissionKeys
+	// Identity, when set, makes people verify who they are before they get
+	// a place; anonymous joins are then refused.
+	Identity *Identity
 
 	// Backend is the booking service's base URL (http or https).
 	Backend *url.URL
@@ -55,6 +58,17 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Room is one queue the gateway serves: its name, release controller and
+// ticket codec. A gateway serves one room at a time; with an eligibility
+// schedule every window is a room of its own, and SetRoom moves to the next.
+type Room struct {
+	Name       string
+	Controller *admission.Controller
+	Queue      *ticket.QueueCodec
+	// Window is the eligibility window the room serves ("" for none).
+	Window string
+}
+
 // Gateway serves the public listener.
 type Gateway struct {
 	o       Options
@@ -63,12 +77,22 @@ type Gateway struct {
 	backend *fasthttp.HostClient
 	host    string // backend Host header
 	server  *fasthttp.Server
+	room    atomic.Pointer[Room]
+	ended   endedSessions
+	signals *signals // nil without Identity
 }
+
+// Room returns the room served now.
+func (g *Gateway) Room() *Room { return g.room.Load() }
+
+// SetRoom makes r the room served from now on. Tickets of the previous room
+// stop being valid: their window is over.
+func (g *Gateway) SetRoom(r *Room) { g.room.Store(r) }
 
 // New checks o and builds a gateway.
 func New(o Options) (*Gateway, error) {
-	if o.Store == nil || o.Controller == nil || o.Queue == nil || o.Admission == nil || o.Backend == nil {
-		return nil, errors.New("gateway: Store, Controller, Queue, Admission and Backend are required")
+	if o.Room == nil || o.Room.Controller == nil || o.Room.Queue == nil || o.Store == nil || o.Admission == nil || o.Backend == nil {
+		return nil, errors.New("gateway: Room (with Controller and Queue), Store, Admission and Backend are required")
 	}
 	setDefault(&o.TicketTTL, 24*time.Hour)
 	setDefault(&o.MaxRequestBody, 1<<20)
@@ -91,6 +115,13 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{o: o, log: o.Logger, paths: newPathPolicy(o.Protect, o.Bypass), backend: hc, host: o.Backend.Host}
+	g.room.Store(o.Room)
+	if o.Identity != nil {
+		if err := o.Identity.check(); err != nil {
+			return nil, err
+		}
+		g.signals = newSignals(o.Identity)
+	}
 	g.server = &fasthttp.Server{
 		Handler:                      g.Handle,
 		Name:                         "waitroom",
@@ -150,14 +181,17 @@ func newBackendClient(o Options) (*fasthttp.HostClient, error) {
 func (g *Gateway) Server() *fasthttp.Server { return g.server }
 
 var (
-	prefixRoom = []byte("/waitroom/")
-	pathRoom   = []byte("/waitroom")
-	pathJoin   = []byte("/waitroom/api/join")
-	pathStatus = []byte("/waitroom/api/status")
-	pathStatic = []byte("/waitroom/static/")
-	pathJWKS   = []byte("/.well-known/jwks.json")
-	pathHealth = []byte("/healthz")
-	pathReady  = []byte("/readyz")
+	prefixRoom  = []byte("/waitroom/")
+	pathRoom    = []byte("/waitroom")
+	pathJoin    = []byte("/waitroom/api/join")
+	pathStatus  = []byte("/waitroom/api/status")
+	pathStatic  = []byte("/waitroom/static/")
+	pathSignals = []byte("/waitroom/api/signals")
+	pathDraw    = []byte("/waitroom/api/draw")
+	pathAuth    = []byte(prefixAuth)
+	pathJWKS    = []byte("/.well-known/jwks.json")
+	pathHealth  = []byte("/healthz")
+	pathReady   = []byte("/readyz")
 )
 
 // Handle routes one request. The reserved prefix /waitroom/, JWKS and
@@ -175,6 +209,12 @@ func (g *Gateway) Handle(ctx *fasthttp.RequestCtx) {
 		err = g.page(ctx)
 	case bytes.HasPrefix(path, pathStatic):
 		err = g.asset(ctx, path[len(pathStatic):])
+	case bytes.Equal(path, pathSignals):
+		err = g.signalsAPI(ctx)
+	case bytes.Equal(path, pathDraw):
+		err = g.drawInfo(ctx)
+	case bytes.HasPrefix(path, pathAuth):
+		err = g.auth(ctx, path[len(pathAuth):])
 	case bytes.HasPrefix(path, prefixRoom):
 		err = errNotFound
 	case bytes.Equal(path, pathRoom):
@@ -237,7 +277,7 @@ func (g *Gateway) jwks(ctx *fasthttp.RequestCtx) error {
 }
 
 func (g *Gateway) ready(ctx *fasthttp.RequestCtx) error {
-	if !g.o.Controller.Snapshot().Healthy {
+	if !g.Room().Controller.Snapshot().Healthy {
 		return &Error{Status: fasthttp.StatusServiceUnavailable, Code: "not_ready", Message: "the admission store is unreachable", RetryAfter: 1}
 	}
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)

@@ -18,6 +18,8 @@ import (
 
 	"github.com/waitroom/waitroom/admission"
 	"github.com/waitroom/waitroom/admission/inmem"
+	"github.com/waitroom/waitroom/draw"
+	"github.com/waitroom/waitroom/eligibility"
 	"github.com/waitroom/waitroom/gateway"
 	"github.com/waitroom/waitroom/ticket"
 )
@@ -33,6 +35,7 @@ type harness struct {
 	queue    *ticket.QueueCodec
 	adm      *ticket.AdmissionKeys
 	admin    *gateway.Admin
+	gw       *gateway.Gateway
 	url      string // public base URL
 	adminURL string
 	backend  *recorder
@@ -45,6 +48,9 @@ type harnessOptions struct {
 	paused      bool
 	backendAddr string // default: the recorder
 	opts        func(*gateway.Options)
+	start       time.Time // default 2021-08-09 20:00 KST
+	// window, when set, turns identity first on for the window it returns.
+	window func(*harness) (*gateway.Identity, eligibility.Window)
 }
 
 func mustHarness(t *testing.T, ho harnessOptions) *harness {
@@ -52,9 +58,27 @@ func mustHarness(t *testing.T, ho harnessOptions) *harness {
 	if ho.rate == 0 {
 		ho.rate = 36_000
 	}
-	h := &harness{t: t, now: time.Unix(1_628_506_800, 0), store: inmem.New()}
+	if ho.start.IsZero() {
+		ho.start = time.Unix(1_628_506_800, 0)
+	}
+	h := &harness{t: t, now: ho.start, store: inmem.New()}
 	h.store.Now = h.clock
-	st, err := h.store.Init(context.Background(), "r", admission.Settings{RatePerHour: ho.rate, Paused: ho.paused})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.url = "http://" + ln.Addr().String()
+	ctx := context.Background()
+	set := admission.Settings{RatePerHour: ho.rate, Paused: ho.paused}
+	var id *gateway.Identity
+	var st admission.State
+	var win eligibility.Window
+	if ho.window != nil {
+		id, win = ho.window(h)
+		st, err = h.store.InitWindow(ctx, "r", set, admission.Window{Opens: win.Opens, Closes: win.Closes}, testSeed.Commitment(), testSeed.String())
+	} else {
+		st, err = h.store.Init(ctx, "r", set)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +96,7 @@ func mustHarness(t *testing.T, ho harnessOptions) *harness {
 		backend = h.backend.addr
 	}
 	o := gateway.Options{
-		Room: "r", Store: h.store, Controller: h.ctl, Queue: h.queue, Admission: h.adm,
+		Room: &gateway.Room{Name: "r", Controller: h.ctl, Queue: h.queue, Window: win.ID}, Store: h.store, Admission: h.adm, Identity: id,
 		Backend: &url.URL{Scheme: "http", Host: backend},
 		Protect: []string{"/"}, Bypass: []string{"/static/", "/favicon.ico"},
 		BackendTimeout: 2 * time.Second, Now: h.clock,
@@ -84,11 +108,16 @@ func mustHarness(t *testing.T, ho harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.url = "http://" + serve(t, g.Server())
-	h.admin = gateway.NewAdmin("r", h.store, h.ctl, adminToken, nil)
+	go g.Server().Serve(ln) //nolint:errcheck // ends with Shutdown
+	t.Cleanup(func() { _ = g.Server().Shutdown() })
+	h.gw = g
+	h.admin = gateway.NewAdmin(g, adminToken, nil)
 	h.adminURL = "http://" + serve(t, h.admin.Server())
 	return h
 }
+
+// testSeed is the draw seed of identity-first test rooms.
+var testSeed = draw.NewSeed()
 
 func (h *harness) clock() time.Time {
 	h.mu.Lock()
@@ -248,6 +277,8 @@ func mustRecorder(t *testing.T, h *harness) *recorder {
 				}
 			})
 			return
+		case "/complete":
+			ctx.Response.Header.Set("X-Waitroom-Complete", "1")
 		case "/slow":
 			time.Sleep(3 * time.Second)
 		}

@@ -2,12 +2,16 @@ package gateway
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/waitroom/waitroom/admission"
 )
 
 // hopByHop are the headers that describe one connection, not the message;
@@ -19,11 +23,18 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-A
 // waiting room, any other client gets 403.
 func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 	path := ctx.Path()
+	var session [16]byte
+	admitted := false
 	if !g.paths.bypassed(path, ctx.Request.Header.RequestURI()) {
 		tok := ctx.Request.Header.Cookie(cookieAdmission)
-		if len(tok) == 0 || g.o.Admission.Check(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now()) != nil {
+		if len(tok) == 0 {
 			return g.refuse(ctx)
 		}
+		var err error
+		if session, err = g.o.Admission.Check(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now()); err != nil || g.ended.has(session) {
+			return g.refuse(ctx)
+		}
+		admitted = true
 	}
 	req := &ctx.Request
 	// Forward exactly the normalised path that was checked, never the raw
@@ -53,6 +64,12 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 	}
 	resp.Header.CopyTo(&ctx.Response.Header)
 	stripHopByHop(&ctx.Response.Header)
+	if complete := ctx.Response.Header.Peek(headerComplete); len(complete) > 0 {
+		if admitted && string(complete) == "1" {
+			g.endSession(ctx, session)
+		}
+		ctx.Response.Header.Del(headerComplete)
+	}
 	if resp.IsBodyStream() {
 		ctx.Response.SetBodyStream(&limitedBody{r: resp.BodyStream(), resp: resp, left: g.o.MaxResponseBody}, resp.Header.ContentLength())
 		return nil
@@ -60,6 +77,26 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 	ctx.Response.SetBody(resp.Body())
 	fasthttp.ReleaseResponse(resp)
 	return nil
+}
+
+// headerComplete is the backend's signal that a person's business is done:
+// their session ends at once, everywhere, and its token stops working.
+const headerComplete = "X-Waitroom-Complete"
+
+// endSession ends session across the fleet and clears the person's
+// admission cookie.
+func (g *Gateway) endSession(ctx *fasthttp.RequestCtx, session [16]byte) {
+	g.ended.add(session, g.o.Now().Add(24*time.Hour))
+	g.setCookie(ctx, cookieAdmission, "", "/", -time.Second)
+	s, ok := g.o.Store.(admission.Sessions)
+	if !ok {
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.EndSession(c, g.Room().Name, base64.RawURLEncoding.EncodeToString(session[:]), g.o.Now().Add(24*time.Hour)); err != nil {
+		g.log.Warn("ended session not shared with other gateways", "err", err)
+	}
 }
 
 // refuse answers a request that is neither admitted nor bypassed.

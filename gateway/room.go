@@ -51,11 +51,12 @@ func (g *Gateway) status(ctx *fasthttp.RequestCtx) error {
 	if len(tok) == 0 {
 		return errNoTicket
 	}
+	r := g.Room()
 	var q ticket.Queue
-	if err := g.o.Queue.Verify(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now(), &q); err != nil {
+	if err := r.Queue.Verify(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now(), &q); err != nil {
 		return err
 	}
-	return g.respond(ctx, tok, &q)
+	return g.respond(ctx, r, tok, &q)
 }
 
 // join hands out a place, or the same place again to a device that holds a
@@ -68,16 +69,16 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 		return errCrossSite
 	}
 	now := g.o.Now()
-	device := ctx.Request.Header.Cookie(cookieDevice)
-	if !validDevice(device) {
-		device = []byte(ticket.NewDeviceID())
-		g.setCookie(ctx, cookieDevice, string(device), "/", 400*24*time.Hour)
-	}
+	r := g.Room()
+	device := g.device(ctx)
 	if tok := ticketFrom(ctx); len(tok) > 0 {
 		var q ticket.Queue
-		if g.o.Queue.Verify(tok, device, now, &q) == nil {
-			return g.respond(ctx, tok, &q)
+		if r.Queue.Verify(tok, device, now, &q) == nil {
+			return g.respond(ctx, r, tok, &q)
 		}
+	}
+	if g.o.Identity != nil {
+		return errVerifyFirst
 	}
 	ret, err := returnPath(ctx)
 	if err != nil {
@@ -85,26 +86,60 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	pos, err := g.o.Store.Join(sctx, g.o.Room)
+	pos, err := g.o.Store.Join(sctx, r.Name)
 	if err != nil {
 		return err
 	}
-	g.o.Controller.NoteIssued(pos)
+	r.Controller.NoteIssued(pos)
 	q := ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash(device), Position: pos}
-	tok, err := g.o.Queue.Issue(q, ret, now)
+	tok, err := g.issueTicket(ctx, r, q, ret, now)
 	if err != nil {
 		return err
+	}
+	return g.respond(ctx, r, tok, &q)
+}
+
+// device returns the device id from its cookie, making (and setting) a new
+// one when it is missing or not one of ours.
+func (g *Gateway) device(ctx *fasthttp.RequestCtx) []byte {
+	device := ctx.Request.Header.Cookie(cookieDevice)
+	if !validDevice(device) {
+		device = []byte(ticket.NewDeviceID())
+		g.setCookie(ctx, cookieDevice, string(device), "/", 400*24*time.Hour)
+	}
+	return device
+}
+
+// issueTicket signs q and sets it as the ticket cookie.
+func (g *Gateway) issueTicket(ctx *fasthttp.RequestCtx, r *Room, q ticket.Queue, ret string, now time.Time) ([]byte, error) {
+	tok, err := r.Queue.Issue(q, ret, now)
+	if err != nil {
+		return nil, err
 	}
 	g.setCookie(ctx, cookieTicket, tok, "/waitroom/", g.o.TicketTTL)
-	return g.respond(ctx, []byte(tok), &q)
+	return []byte(tok), nil
 }
 
 // respond writes a person's standing: admitted once the cursor has reached
 // their position, otherwise their place, the people ahead and the wait.
-func (g *Gateway) respond(ctx *fasthttp.RequestCtx, tok []byte, q *ticket.Queue) error {
-	snap := g.o.Controller.Snapshot()
+func (g *Gateway) respond(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket.Queue) error {
+	snap := r.Controller.Snapshot()
+	if q.Position == 0 {
+		// A pre-queue ticket: wait for the opening, then take the place
+		// the draw gives.
+		if !snap.Draw.Drawn {
+			return g.preQueue(ctx, tok, q, snap)
+		}
+		var err error
+		if tok, err = g.drawn(ctx, r, tok, q, snap); err != nil {
+			return err
+		}
+	}
+	if closes := snap.Window.Closes; !closes.IsZero() && !snap.Now.Before(closes) {
+		return errWindowClosed
+	}
 	if q.Position <= snap.Admitted {
-		return g.admit(ctx, tok, q, snap)
+		return g.admit(ctx, r, tok, q, snap)
 	}
 	wait := snap.Wait(q.Position)
 	var buf [1024]byte
@@ -117,19 +152,27 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, tok []byte, q *ticket.Queue)
 }
 
 // admit issues the admission token the backend and the proxy check.
-func (g *Gateway) admit(ctx *fasthttp.RequestCtx, tok []byte, q *ticket.Queue, snap *admission.Snapshot) error {
+func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket.Queue, snap *admission.Snapshot) error {
 	now := g.o.Now()
+	// One session per place, so one per person: every token issued for this
+	// place carries the same session id, and ending the session ends them all.
+	sid := sessionOf(r.Name, q.Subject)
+	if g.ended.has(sid) {
+		return errSessionEnded
+	}
 	token, claims, err := g.o.Admission.Issue(ticket.Admission{
 		Subject:  base64.RawURLEncoding.EncodeToString(q.Subject[:]),
 		Device:   base64.RawURLEncoding.EncodeToString(q.Device[:]),
-		Room:     g.o.Room,
+		Room:     r.Name,
 		Position: q.Position,
+		Method:   g.methodName(q.Method),
+		ID:       base64.RawURLEncoding.EncodeToString(sid[:]),
 	}, now)
 	if err != nil {
 		return err
 	}
 	g.setCookie(ctx, cookieAdmission, token, "/", claims.Expiry.Sub(now))
-	redirect := g.o.Queue.ReturnPath(tok)
+	redirect := r.Queue.ReturnPath(tok)
 	if redirect == "" {
 		redirect = "/"
 	}
@@ -236,14 +279,18 @@ func localPath(p string) string {
 }
 
 // setCookie sets an HttpOnly, SameSite=Lax cookie, Secure when the person
-// reached us over HTTPS.
+// reached us over HTTPS; a negative maxAge deletes it.
 func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value, path string, maxAge time.Duration) {
 	c := fasthttp.AcquireCookie()
 	defer fasthttp.ReleaseCookie(c)
 	c.SetKey(name)
 	c.SetValue(value)
 	c.SetPath(path)
-	c.SetMaxAge(int(maxAge / time.Second))
+	if maxAge < 0 {
+		c.SetExpire(fasthttp.CookieExpireDelete)
+	} else {
+		c.SetMaxAge(int(maxAge / time.Second))
+	}
 	c.SetHTTPOnly(true)
 	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
 	c.SetSecure(g.isHTTPS(ctx))

@@ -3,6 +3,8 @@
 //	waitroom serve [--config file.yaml] [flags]   the gateway and operator API
 //	waitroom serve --check-config                 validate the configuration and exit
 //	waitroom demo-backend [--listen addr]         the demo booking backend
+//	waitroom dev-idp [--listen addr]              the development identity provider
+//	waitroom schedule [--from YYYY-MM-DD]         a 10-day rotation for development
 //	waitroom keygen                               fresh ticket keys as YAML
 package main
 

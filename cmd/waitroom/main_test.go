@@ -152,7 +152,7 @@ func TestMain_ConfigReload(t *testing.T) {
 	write(50000, true)
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		s := gw.Controller.Snapshot()
+		s := gw.Gateway.Room().Controller.Snapshot()
 		if s.Paused && s.RatePerHour == 50000 {
 			return
 		}

@@ -34,9 +34,9 @@ type Main struct {
 	PublicAddr, AdminAddr string
 
 	// Gateway pieces, set by serve; tests reach into them.
-	Store      admission.Store
-	Controller *admission.Controller
-	Admin      *gateway.Admin
+	Store   admission.Store
+	Gateway *gateway.Gateway
+	Admin   *gateway.Admin
 
 	closers []func() error
 	wg      sync.WaitGroup
@@ -51,6 +51,8 @@ const usage = `usage: waitroom <command> [flags]
 commands:
   serve          run the gateway and the operator API (--check-config validates and exits)
   demo-backend   run the demo booking backend
+  dev-idp        run the development identity provider (every verification method)
+  schedule       print a 10-day eligibility rotation starting yesterday (for development)
   keygen         print fresh ticket keys as YAML for the config file
 `
 
@@ -68,6 +70,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.serve(ctx, args[1:])
 	case "demo-backend":
 		return m.demoBackend(args[1:])
+	case "dev-idp":
+		return m.devIdentityProvider(args[1:])
+	case "schedule":
+		return m.schedule(args[1:])
 	case "keygen":
 		m.OneShot = true
 		return m.keygen()
@@ -124,14 +130,14 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	m.closers = append(m.closers, m.Store.Close)
-	st, err := initRoom(ctx, m.Store, cfg, log)
-	if err != nil {
-		return err
+	rs := &rooms{store: m.Store, cfg: cfg, keys: queue, log: log}
+	var ident *gateway.Identity
+	if cfg.Identity.Enabled {
+		if ident, rs.schedule, err = m.identity(cfg, log); err != nil {
+			return err
+		}
 	}
-	m.Controller = admission.NewController(m.Store, cfg.Room, st, admission.ControllerOptions{Logger: log})
-	m.goRun(func() { m.Controller.Run(ctx) })
-
-	qc, err := ticket.NewQueueCodec(queue, ticket.QueueOptions{Issuer: cfg.Ticket.Issuer, Room: cfg.Room, Epoch: st.Epoch, TTL: cfg.TicketTTL})
+	room, stopRoom, err := rs.open(ctx, time.Now())
 	if err != nil {
 		return err
 	}
@@ -144,7 +150,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("backend: %w", err)
 	}
 	gw, err := gateway.New(gateway.Options{
-		Room: cfg.Room, Store: m.Store, Controller: m.Controller, Queue: qc, Admission: ak,
+		Room: room, Store: m.Store, Admission: ak, Identity: ident,
 		Backend: backend, Protect: cfg.Paths.Protect, Bypass: cfg.Paths.Bypass, TrustedProxies: cfg.TrustedPrefixes(),
 		TicketTTL: cfg.TicketTTL, MaxRequestBody: cfg.Proxy.MaxRequestBody, MaxResponseBody: int64(cfg.Proxy.MaxResponseBody),
 		MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, ReadTimeout: cfg.Proxy.ReadTimeout, WriteTimeout: cfg.Proxy.WriteTimeout,
@@ -154,7 +160,17 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.Admin = gateway.NewAdmin(cfg.Room, m.Store, m.Controller, cfg.AdminToken, log)
+	m.Gateway = gw
+	m.goRun(func() { gw.RunBackground(ctx) })
+	m.goRun(func() {
+		if rs.schedule != nil {
+			rs.follow(ctx, gw, stopRoom)
+			return
+		}
+		<-ctx.Done()
+		stopRoom()
+	})
+	m.Admin = gateway.NewAdmin(gw, cfg.AdminToken, log)
 
 	if m.PublicAddr, err = m.listen(cfg.Listen, gw.Server()); err != nil {
 		return err
@@ -171,33 +187,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 		m.closers = append(m.closers, w.Close)
 	}
-	log.Info("waiting room ready", "room", cfg.Room, "rate_per_hour", st.RatePerHour, "paused", st.Paused, "backend", backend.Redacted())
+	log.Info("waiting room ready", "room", room.Name, "identity_first", ident != nil, "backend", backend.Redacted())
 	fmt.Fprintf(m.Stdout, "waiting room:  http://%s/\noperator API:  http://%s/admin/api/state (Authorization: Bearer <admin token>)\n", m.PublicAddr, m.AdminAddr)
 	return nil
-}
-
-// initRoom creates the room or joins the existing one. A store that is not
-// up yet (a fleet starting together) is retried for a while: without the
-// room's epoch the gateway cannot check a single ticket.
-func initRoom(ctx context.Context, store admission.Store, cfg config.Config, log *slog.Logger) (admission.State, error) {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := store.Init(c, cfg.Room, admission.Settings{RatePerHour: cfg.RatePerHour, Paused: cfg.Paused})
-		cancel()
-		if err == nil || !errors.Is(err, admission.ErrUnavailable) || time.Now().After(deadline) {
-			if err != nil {
-				return st, fmt.Errorf("initialise room %q: %w", cfg.Room, err)
-			}
-			return st, nil
-		}
-		log.Warn("admission store unavailable; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }
 
 // applyLive applies rate and pause edits of the config file, as an operator
@@ -205,13 +197,13 @@ func initRoom(ctx context.Context, store admission.Store, cfg config.Config, log
 func (m *Main) applyLive(before, after config.Live) {
 	if before.RatePerHour != after.RatePerHour {
 		_, _ = m.Admin.Change("rate", "config file", func(c context.Context) (admission.State, error) {
-			return m.Store.SetRate(c, m.Controller.Room(), after.RatePerHour)
+			return m.Store.SetRate(c, m.Gateway.Room().Name, after.RatePerHour)
 		})
 	}
 	if before.Paused != after.Paused {
 		what := map[bool]string{true: "pause", false: "resume"}[after.Paused]
 		_, _ = m.Admin.Change(what, "config file", func(c context.Context) (admission.State, error) {
-			return m.Store.SetPaused(c, m.Controller.Room(), after.Paused)
+			return m.Store.SetPaused(c, m.Gateway.Room().Name, after.Paused)
 		})
 	}
 }
