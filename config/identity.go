@@ -108,6 +108,9 @@ func (c Config) CallbackURL(method string) string {
 
 // IdentitySecret decodes identity.secret (nil when empty).
 func (c Config) IdentitySecret() []byte {
+	if c.Identity.Secret == "" {
+		return nil
+	}
 	b, _ := decodeBase64(c.Identity.Secret)
 	return b
 }
