@@ -39,5 +39,10 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
+# Throughput against a fasthttp baseline and nginx, plus go test -bench;
+# writes docs/PERFORMANCE.md. Installs wrk and nginx when missing (root).
+bench: build
+	scripts/bench.sh
+
 clean:
 	rm -rf $(BIN)
