@@ -200,6 +200,9 @@ func (c *Controller) reseed(ctx context.Context) (State, error) {
 		}
 	}
 	seen.Issued = max(seen.Issued, c.maxIssued.Load()) + gap
+	if !seen.Draw.Drawn {
+		seen.Draw.PreQueued += gap // pre-queue indexes handed out elsewhere, likewise
+	}
 	st, err := r.Reseed(ctx, c.room, seen)
 	if err != nil {
 		return State{}, err

@@ -1,6 +1,8 @@
 // Package admissiontest is the conformance suite every admission.Store
-// passes. Stores whose clock cannot be faked (Redis uses its own TIME) are
-// measured over short real intervals, with tolerances for scheduling.
+// passes (Run), and the one of stores that also implement People,
+// Verifications and Sessions (RunPeople). Stores whose clock cannot be faked
+// (Redis uses its own TIME) are measured over short real intervals, with
+// tolerances for scheduling.
 package admissiontest
 
 import (
@@ -30,6 +32,9 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		if st.RatePerHour != 36_000 || st.Paused || st.Issued != 0 || st.Admitted != 0 || st.Epoch == "" {
 			t.Fatalf("fresh room state = %+v", st)
+		}
+		if st.Window != (admission.Window{}) || st.Draw != (admission.Draw{}) {
+			t.Fatalf("room made by Init has window %+v and draw %+v, want zero", st.Window, st.Draw)
 		}
 		if _, err := s.SetRate(ctx, "r", 72_000); err != nil {
 			t.Fatal(err)

@@ -13,15 +13,24 @@ import (
 	"github.com/waitroom/waitroom/admission"
 )
 
-var _ admission.Store = (*Store)(nil)
+var (
+	_ admission.Store         = (*Store)(nil)
+	_ admission.People        = (*Store)(nil)
+	_ admission.Verifications = (*Store)(nil)
+	_ admission.Sessions      = (*Store)(nil)
+)
 
-// Store keeps rooms in memory behind one mutex; every operation is O(1).
+// Store keeps rooms in memory behind one mutex; every operation but
+// EndedSince is O(1), amortized.
 type Store struct {
 	// Now is the store's clock; tests replace it. Defaults to time.Now.
 	Now func() time.Time
 
-	mu    sync.Mutex
-	rooms map[string]*room
+	mu     sync.Mutex
+	rooms  map[string]*room
+	stats  map[statsKey]map[string]*admission.MethodStats
+	oldest int64 // no bucket below this one is kept in stats
+	ended  map[string]*endedLog
 }
 
 type room struct {
@@ -30,14 +39,42 @@ type room struct {
 	paused                   bool
 	epoch                    string
 	last                     time.Time // store time of the previous release
+	window                   admission.Window
+	draw                     admission.Draw // Seed is kept secret by state until Drawn
+	people                   map[string]*holder
+}
+
+// holder is the record of a person's place (Claim).
+type holder struct {
+	position, preIndex int64
+	device             string
+	verified           time.Time // of the latest claim from a new device
 }
 
 // New returns an empty store on the wall clock.
-func New() *Store { return &Store{Now: time.Now, rooms: map[string]*room{}} }
+func New() *Store {
+	return &Store{
+		Now:   time.Now,
+		rooms: map[string]*room{},
+		stats: map[statsKey]map[string]*admission.MethodStats{},
+		ended: map[string]*endedLog{},
+	}
+}
 
 func (s *Store) Init(_ context.Context, name string, set admission.Settings) (admission.State, error) {
+	return s.init("init", name, set, admission.Window{}, admission.Draw{})
+}
+
+// InitWindow is Init for a room bounded by w; see admission.People. A zero
+// w.Opens means open from creation: no pre-queue and no draw (Draw.Drawn
+// stays false); a zero w.Closes means never closing.
+func (s *Store) InitWindow(_ context.Context, name string, set admission.Settings, w admission.Window, commitment, seed string) (admission.State, error) {
+	return s.init("init window", name, set, w, admission.Draw{Commitment: commitment, Seed: seed})
+}
+
+func (s *Store) init(op, name string, set admission.Settings, w admission.Window, d admission.Draw) (admission.State, error) {
 	if !admission.ValidRate(set.RatePerHour) {
-		return admission.State{}, fmt.Errorf("init %q: %w", name, admission.ErrInvalidRate)
+		return admission.State{}, fmt.Errorf("%s %q: %w", op, name, admission.ErrInvalidRate)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -45,12 +82,18 @@ func (s *Store) Init(_ context.Context, name string, set admission.Settings) (ad
 	if !ok {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		r = &room{rate: set.RatePerHour, paused: set.Paused, epoch: hex.EncodeToString(b[:]), last: s.Now()}
+		r = &room{rate: set.RatePerHour, paused: set.Paused, epoch: hex.EncodeToString(b[:]), last: s.Now(),
+			window: w, draw: d, people: map[string]*holder{}}
 		s.rooms[name] = r
 	}
 	return r.state(s.Now()), nil
 }
 
+// Join is admission.Store's. In a room with a window it fails with
+// admission.ErrClosed once the window closed and with a plain error before
+// it opens, since the first positions belong to the pre-queue's draw
+// (people claim places there with Claim); at or after the opening it
+// freezes the pre-queue first, like Advance.
 func (s *Store) Join(_ context.Context, name string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -58,8 +101,67 @@ func (s *Store) Join(_ context.Context, name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	now := s.Now()
+	switch {
+	case r.closed(now):
+		return 0, fmt.Errorf("join %q: %w", name, admission.ErrClosed)
+	case now.Before(r.window.Opens):
+		return 0, fmt.Errorf("join %q: window not open yet", name)
+	}
+	r.freeze(now)
 	r.issued++
 	return r.issued, nil
+}
+
+// DefaultBlock is the block of a Claim whose Block is zero or negative.
+const DefaultBlock = 10 * time.Minute
+
+// Claim is admission.People's. A room's records of people are forgotten
+// a day after its window closes, as in the Redis store.
+func (s *Store) Claim(_ context.Context, name string, c admission.Claim) (admission.Place, error) {
+	if c.Identity == "" || c.Device == "" {
+		return admission.Place{}, fmt.Errorf("claim in %q: empty identity or device", name)
+	}
+	block := c.Block
+	if block <= 0 {
+		block = DefaultBlock
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.room(name)
+	if err != nil {
+		return admission.Place{}, err
+	}
+	now := s.Now()
+	if r.closed(now) {
+		if !now.Before(r.window.Closes.Add(24 * time.Hour)) {
+			r.people = nil
+		}
+		return admission.Place{}, fmt.Errorf("claim in %q: %w", name, admission.ErrClosed)
+	}
+	r.freeze(now)
+	if h, ok := r.people[c.Identity]; ok {
+		switch held := h.verified.Add(block); {
+		case h.device == c.Device:
+			// The block runs from the last verification on a new device,
+			// so re-claiming does not extend it.
+		case now.Before(held):
+			return admission.Place{HeldUntil: held}, fmt.Errorf("claim in %q: %w", name, admission.ErrHeldElsewhere)
+		default:
+			h.device, h.verified = c.Device, now
+		}
+		return admission.Place{Position: h.position, PreIndex: h.preIndex, Existing: true}, nil
+	}
+	h := &holder{device: c.Device, verified: now}
+	if now.Before(r.window.Opens) {
+		r.draw.PreQueued++
+		h.preIndex = r.draw.PreQueued
+	} else {
+		r.issued++
+		h.position = r.issued
+	}
+	r.people[c.Identity] = h
+	return admission.Place{Position: h.position, PreIndex: h.preIndex}, nil
 }
 
 func (s *Store) Advance(_ context.Context, name string) (admission.State, error) {
@@ -120,18 +222,49 @@ func (s *Store) room(name string) (*room, error) {
 	return r, nil
 }
 
+func (r *room) closed(now time.Time) bool {
+	return !r.window.Closes.IsZero() && !now.Before(r.window.Closes)
+}
+
+// freeze ends the pre-queue at or after the opening: positions
+// 1..PreQueued become the pre-queue's, later arrivals queue behind them.
+func (r *room) freeze(now time.Time) {
+	if !r.window.Opens.IsZero() && !r.draw.Drawn && !now.Before(r.window.Opens) {
+		r.draw.Drawn = true
+		r.issued = max(r.issued, r.draw.PreQueued)
+	}
+}
+
+// release freezes the pre-queue if due and releases what is due since the
+// previous release. Only the part of that interval inside the window
+// counts, so nothing is banked before the opening or released after the
+// closing.
 func (r *room) release(now time.Time) {
-	elapsed := now.Sub(r.last)
-	if elapsed <= 0 {
+	r.freeze(now)
+	if !now.After(r.last) {
 		return
+	}
+	from, to := r.last, now
+	if from.Before(r.window.Opens) {
+		from = r.window.Opens
+	}
+	if r.closed(to) {
+		to = r.window.Closes
 	}
 	r.last = now
 	if r.paused {
 		return
 	}
-	r.admitted, r.credit = admission.Release(r.admitted, r.issued, r.credit, r.rate, elapsed)
+	r.admitted, r.credit = admission.Release(r.admitted, r.issued, r.credit, r.rate, to.Sub(from))
 }
 
 func (r *room) state(now time.Time) admission.State {
-	return admission.State{Issued: r.issued, Admitted: r.admitted, RatePerHour: r.rate, Paused: r.paused, Epoch: r.epoch, Now: now}
+	d := r.draw
+	if !d.Drawn {
+		d.Seed = ""
+	}
+	return admission.State{
+		Issued: r.issued, Admitted: r.admitted, RatePerHour: r.rate, Paused: r.paused, Epoch: r.epoch, Now: now,
+		Window: r.window, Draw: d,
+	}
 }

@@ -1,7 +1,11 @@
 -- Shared functions, loaded in front of every script of this package.
 --
 -- A room is one hash: issued, admitted, credit, rate, paused ('0' or '1'),
--- epoch, and last (store time of the previous release, in microseconds).
+-- epoch, and last (store time of the previous release, in microseconds);
+-- rooms made by InitWindow add opens and closes (store time in
+-- microseconds, 0: none), prequeued, drawn ('0' or '1'), commitment and
+-- seed. A room without the window fields (made by Init, or before they
+-- existed) reads as always open.
 --
 -- Lua numbers are doubles. Every value here is an integer below 2^53, where
 -- doubles are exact: TIME in microseconds is about 1.8e15, and the release
@@ -12,6 +16,8 @@
 local MICROS_PER_HOUR = 3600000000
 local MAX_STEP = 10000000 -- admission.MaxAdvanceStep in microseconds
 local NOTINIT = 'NOTINIT room not initialized'
+local CLOSED = 'CLOSED window closed'
+local NOTOPEN = 'NOTOPEN window not open yet'
 
 local function int(x)
   return string.format('%d', x)
@@ -25,35 +31,61 @@ end
 
 -- load returns the room in key, or nil if it was never initialized.
 local function load(key)
-  local f = redis.call('HMGET', key, 'issued', 'admitted', 'credit', 'rate', 'paused', 'epoch', 'last')
+  local f = redis.call('HMGET', key, 'issued', 'admitted', 'credit', 'rate', 'paused', 'epoch', 'last',
+    'opens', 'closes', 'prequeued', 'drawn', 'commitment', 'seed')
   if not f[4] then
     return nil
   end
   return {
     issued = tonumber(f[1]), admitted = tonumber(f[2]), credit = tonumber(f[3]),
     rate = tonumber(f[4]), paused = f[5] == '1', epoch = f[6], last = tonumber(f[7]),
+    opens = tonumber(f[8]) or 0, closes = tonumber(f[9]) or 0, prequeued = tonumber(f[10]) or 0,
+    drawn = f[11] == '1', commitment = f[12] or '', seed = f[13] or '',
   }
 end
 
 -- create writes every field of a new room.
 local function create(key, r)
   redis.call('HSET', key, 'issued', int(r.issued), 'admitted', int(r.admitted), 'credit', int(r.credit),
-    'rate', int(r.rate), 'paused', r.paused and '1' or '0', 'epoch', r.epoch, 'last', int(r.last))
+    'rate', int(r.rate), 'paused', r.paused and '1' or '0', 'epoch', r.epoch, 'last', int(r.last),
+    'opens', int(r.opens), 'closes', int(r.closes), 'prequeued', int(r.prequeued),
+    'drawn', r.drawn and '1' or '0', 'commitment', r.commitment, 'seed', r.seed)
 end
 
--- settle releases what is due from r.last to t by admission.Release and
--- saves it. Like inmem, time that ran backwards changes nothing (last stays,
--- so the lost time is not released twice), and paused time passes unreleased.
+-- closed reports whether r's window has closed at t.
+local function closed(r, t)
+  return r.closes > 0 and t >= r.closes
+end
+
+-- freeze ends the pre-queue of a windowed room at or after its opening:
+-- positions 1..prequeued become the pre-queue's, later arrivals queue
+-- behind them.
+local function freeze(key, r, t)
+  if r.opens > 0 and not r.drawn and t >= r.opens then
+    r.drawn = true
+    r.issued = math.max(r.issued, r.prequeued)
+    redis.call('HSET', key, 'drawn', '1', 'issued', int(r.issued))
+  end
+end
+
+-- settle freezes the pre-queue if due, releases what is due from r.last to
+-- t by admission.Release and saves it. Only the part of that interval
+-- inside the room's window counts, so nothing is banked before the opening
+-- or released after the closing. Like inmem, time that ran backwards
+-- changes nothing (last stays, so the lost time is not released twice),
+-- and paused time passes unreleased.
 local function settle(key, r, t)
-  local elapsed = t - r.last
-  if elapsed <= 0 then
+  freeze(key, r, t)
+  if t <= r.last then
     return
   end
+  local from, to = math.max(r.last, r.opens), t
+  if r.closes > 0 and r.closes < to then
+    to = r.closes
+  end
   r.last = t
-  if not r.paused then
-    if elapsed > MAX_STEP then
-      elapsed = MAX_STEP
-    end
+  if not r.paused and to > from then
+    local elapsed = math.min(to - from, MAX_STEP)
     local credit = r.credit + r.rate * elapsed
     -- credit / MICROS_PER_HOUR is at least 2.8e-10 away from the next
     -- integer and exact to about 3e-11 here, so floor is the integer quotient.
@@ -67,7 +99,9 @@ local function settle(key, r, t)
   redis.call('HSET', key, 'admitted', int(r.admitted), 'credit', int(r.credit), 'last', int(r.last))
 end
 
--- reply is the state decoded by parseState in Go.
+-- reply is the state decoded by parseState in Go. The seed stays secret
+-- until the draw.
 local function reply(r, t)
-  return {r.issued, r.admitted, r.rate, r.paused and 1 or 0, r.epoch, t}
+  return {r.issued, r.admitted, r.rate, r.paused and 1 or 0, r.epoch, t,
+    r.opens, r.closes, r.prequeued, r.drawn and 1 or 0, r.commitment, r.drawn and r.seed or ''}
 end

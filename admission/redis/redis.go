@@ -2,9 +2,17 @@
 // Cluster), shared by any number of gateways.
 //
 // A room is one hash, <Prefix>:{<room>}; the braces are a Cluster hash tag,
-// so any key a room ever needs lands in the room's slot. Every Store method
-// is one round trip: an embedded Lua script that reads the clock with Redis
-// TIME, so the release rate is exact across gateways whatever their clocks.
+// so any key a room ever needs lands in the room's slot:
+//
+//	<Prefix>:{<room>}                  the room (see lib.lua)
+//	<Prefix>:{<room>}:id:<identity>    a person's place (Claim): pos, pre, dev, verified
+//	<Prefix>:{<room>}:vs:<bucket>      verification counts of one StatsBucket
+//	<Prefix>:{<room>}:ended            stream of ended sessions
+//
+// Every method is one round trip. The room's methods and Claim are an
+// embedded Lua script that reads the clock with Redis TIME, so the release
+// rate is exact across gateways whatever their clocks; verification counts
+// are pipelines and EndedSince one XRANGE, which need no clock.
 // Scripts run with EVALSHA and fall back to EVAL when Redis lost its script
 // cache (a restart, SCRIPT FLUSH). Scripts that write after TIME need a Redis
 // that replicates scripts by their effects: the default since 5.0, the only
@@ -29,7 +37,13 @@ import (
 	"github.com/waitroom/waitroom/admission"
 )
 
-var _ admission.Store = (*Store)(nil)
+var (
+	_ admission.Store         = (*Store)(nil)
+	_ admission.People        = (*Store)(nil)
+	_ admission.Verifications = (*Store)(nil)
+	_ admission.Sessions      = (*Store)(nil)
+	_ admission.Reseeder      = (*Store)(nil)
+)
 
 // Options configure a Store. The zero value of every field but Addrs means
 // its default.
@@ -120,6 +134,8 @@ var (
 	stateScript   = script("state.lua")
 	changeScript  = script("change.lua")
 	reseedScript  = script("reseed.lua")
+	claimScript   = script("claim.lua")
+	endScript     = script("end.lua")
 )
 
 //go:embed *.lua
@@ -141,9 +157,14 @@ func (s *Store) Init(ctx context.Context, room string, set admission.Settings) (
 	if !admission.ValidRate(set.RatePerHour) {
 		return admission.State{}, fmt.Errorf("redis init %q: %w", room, admission.ErrInvalidRate)
 	}
-	return s.state(ctx, "init", room, initScript, set.RatePerHour, flag(set.Paused), newEpoch())
+	return s.state(ctx, "init", room, initScript, set.RatePerHour, flag(set.Paused), newEpoch(), 0, 0, "", "")
 }
 
+// Join is admission.Store's. In a room with a window it fails with
+// admission.ErrClosed once the window closed and with a plain error before
+// it opens, since the first positions belong to the pre-queue's draw
+// (people claim places there with Claim); at or after the opening it
+// freezes the pre-queue first, like Advance.
 func (s *Store) Join(ctx context.Context, room string) (int64, error) {
 	pos, err := joinScript.Run(ctx, s.client, s.keys(room)).Int64()
 	if err != nil {
@@ -172,31 +193,43 @@ func (s *Store) SetPaused(ctx context.Context, room string, paused bool) (admiss
 }
 
 // Reseed restores room after Redis lost it, from st as a gateway last saw it
-// (its Issued, Admitted, RatePerHour, Paused and Epoch; Now is ignored).
+// (its Issued, Admitted, RatePerHour, Paused, Epoch, Window and Draw; Now is
+// ignored).
 //
 // If the room is missing, as after a restart without persistence, it is
 // created from st, with Admitted capped at Issued, and the release clock
 // starting now. If it exists, because another gateway reseeded or joined it
-// first, Issued is raised to at least st.Issued and Admitted to at least
-// st.Admitted but never beyond Issued; its rate, pause and epoch stay. Either
-// way no position a gateway handed out is handed out again, and no admitted
-// person loses admission. It returns the state after.
+// first, Issued is raised to at least st.Issued, Draw.PreQueued to at least
+// st.Draw.PreQueued, and Admitted to at least st.Admitted but never beyond
+// Issued; its rate, pause, epoch, window, commitment and seed stay. Either
+// way no position or pre-queue index up to st's is handed out again (a
+// caller that may have missed recent ones pads st, as the Controller pads
+// Issued), and no admitted person loses admission. It returns the state
+// after.
+//
+// A windowed room lost before its draw comes back with its commitment but
+// without its seed, which no gateway was shown; its Draw.Seed stays empty.
+// People's places (Claim) are not restored: they claim again.
 // Errors: ErrInvalidRate, ErrUnavailable, and a plain error for an empty
 // epoch or negative counters.
 func (s *Store) Reseed(ctx context.Context, room string, st admission.State) (admission.State, error) {
 	if !admission.ValidRate(st.RatePerHour) {
 		return admission.State{}, fmt.Errorf("redis reseed %q: %w", room, admission.ErrInvalidRate)
 	}
-	if st.Epoch == "" || st.Issued < 0 || st.Admitted < 0 {
-		return admission.State{}, fmt.Errorf("redis reseed %q: invalid state (epoch %q, issued %d, admitted %d)", room, st.Epoch, st.Issued, st.Admitted)
+	if st.Epoch == "" || st.Issued < 0 || st.Admitted < 0 || st.Draw.PreQueued < 0 {
+		return admission.State{}, fmt.Errorf("redis reseed %q: invalid state (epoch %q, issued %d, admitted %d, pre-queued %d)",
+			room, st.Epoch, st.Issued, st.Admitted, st.Draw.PreQueued)
 	}
-	return s.state(ctx, "reseed", room, reseedScript, st.Issued, st.Admitted, st.RatePerHour, flag(st.Paused), st.Epoch)
+	return s.state(ctx, "reseed", room, reseedScript, st.Issued, st.Admitted, st.RatePerHour, flag(st.Paused), st.Epoch,
+		micros(st.Window.Opens), micros(st.Window.Closes), st.Draw.PreQueued, flag(st.Draw.Drawn), st.Draw.Commitment, st.Draw.Seed)
 }
 
 // Close closes the connections to Redis; later calls fail with ErrUnavailable.
 func (s *Store) Close() error { return s.client.Close() }
 
-func (s *Store) keys(room string) []string { return []string{s.prefix + ":{" + room + "}"} }
+func (s *Store) keys(room string) []string { return []string{s.roomKey(room)} }
+
+func (s *Store) roomKey(room string) string { return s.prefix + ":{" + room + "}" }
 
 // state runs a script that replies with a room's state.
 func (s *Store) state(ctx context.Context, op, room string, sc *redis.Script, args ...any) (admission.State, error) {
@@ -212,27 +245,49 @@ func (s *Store) state(ctx context.Context, op, room string, sc *redis.Script, ar
 }
 
 // parseState decodes lib.lua's reply: issued, admitted, rate, paused (0 or
-// 1), epoch, and TIME in microseconds.
+// 1), epoch, TIME in microseconds, opens and closes (microseconds, 0: none),
+// prequeued, drawn (0 or 1), commitment and seed ("" until drawn).
 func parseState(v []any) (admission.State, error) {
-	if len(v) != 6 {
+	if len(v) != 12 {
 		return admission.State{}, fmt.Errorf("unexpected reply %v", v)
 	}
-	var n [6]int64
-	for _, i := range []int{0, 1, 2, 3, 5} {
-		x, ok := v[i].(int64)
+	var n [12]int64
+	var str [12]string
+	for i, x := range v {
+		var ok bool
+		switch i {
+		case 4, 10, 11:
+			str[i], ok = x.(string)
+		default:
+			n[i], ok = x.(int64)
+		}
 		if !ok {
 			return admission.State{}, fmt.Errorf("unexpected reply %v", v)
 		}
-		n[i] = x
-	}
-	epoch, ok := v[4].(string)
-	if !ok {
-		return admission.State{}, fmt.Errorf("unexpected reply %v", v)
 	}
 	return admission.State{
 		Issued: n[0], Admitted: n[1], RatePerHour: n[2], Paused: n[3] == 1,
-		Epoch: epoch, Now: time.UnixMicro(n[5]),
+		Epoch: str[4], Now: time.UnixMicro(n[5]),
+		Window: admission.Window{Opens: fromMicros(n[6]), Closes: fromMicros(n[7])},
+		Draw:   admission.Draw{PreQueued: n[8], Drawn: n[9] == 1, Commitment: str[10], Seed: str[11]},
 	}, nil
+}
+
+// micros is t in Unix microseconds, the scripts' unit; 0 for the zero time
+// (no bound).
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros undoes micros.
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us)
 }
 
 // translate turns a Redis failure into the admission errors. An unavailable
@@ -242,6 +297,8 @@ func translate(op, room string, err error) error {
 	switch {
 	case redis.HasErrorPrefix(err, "NOTINIT"):
 		return fmt.Errorf("redis %s %q: %w", op, room, admission.ErrNotInitialized)
+	case redis.HasErrorPrefix(err, "CLOSED"):
+		return fmt.Errorf("redis %s %q: %w", op, room, admission.ErrClosed)
 	case unavailable(err):
 		return fmt.Errorf("redis %s %q: %w: %w", op, room, admission.ErrUnavailable, err)
 	default:

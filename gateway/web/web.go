@@ -7,6 +7,13 @@
 // inline script or style). The script joins the queue on every load, polls
 // /waitroom/api/status as often as the server's poll_after_ms allows, and
 // follows the redirect once admitted; see static/app.js.
+//
+// In identity mode the page has two more views, hidden until the script
+// shows them: the method picker (#methods), when a join answers
+// verify_first, with links to /waitroom/auth/<method>/start and a traffic
+// light per method from /waitroom/api/signals; and the pre-queue (#prequeue)
+// of people who verified before the window opens, with the opening time, a
+// countdown and the commitment of the opening draw.
 package web
 
 import (
@@ -30,7 +37,23 @@ type text struct {
 	Progress string
 	Hint     string
 	NoScript string
+
+	Intro string // above the method picker
+	// Lights is the legend, in the order shown. app.js words each method's
+	// light as the legend does, and takes the last entry ("off") for a light
+	// it does not know.
+	Lights []light
+
+	OpensAt, Countdown, PreQueued string
+	// DrawBefore and DrawAfter surround the start of the draw's commitment;
+	// DrawLink is the link to /waitroom/api/draw.
+	DrawBefore, DrawAfter, DrawLink string
 }
+
+// light is one traffic light of a verification method: Light is its value
+// in /waitroom/api/signals, Word what the page calls it, Meaning what it
+// means for the person choosing.
+type light struct{ Light, Word, Meaning string }
 
 var texts = map[string]text{
 	"ko": {
@@ -43,6 +66,19 @@ var texts = map[string]text{
 		Progress: "대기 진행률",
 		Hint:     "잠시만 기다려 주세요. 새로고침해도 대기 순서는 뒤로 밀리지 않습니다. 차례가 되면 예약 페이지로 자동으로 이동합니다.",
 		NoScript: "대기 순번을 확인하려면 브라우저에서 자바스크립트를 켜 주세요.",
+		Intro:    "본인 인증 후 대기열에 들어갑니다. 혼잡하지 않은(원활) 인증 수단을 선택하세요.",
+		Lights: []light{
+			{"green", "원활", "바로 인증할 수 있습니다"},
+			{"yellow", "지연", "인증이 다소 느립니다"},
+			{"red", "혼잡", "인증이 매우 느립니다"},
+			{"off", "선택불가", "지금은 선택할 수 없습니다"},
+		},
+		OpensAt:    "예약 시작",
+		Countdown:  "남은 시간",
+		PreQueued:  "사전 대기 인원",
+		DrawBefore: "예약이 시작되면 사전 대기자의 순서를 무작위로 추첨하므로, 먼저 인증해도 순서가 앞서지 않습니다. 추첨에 쓰는 난수(seed)의 SHA-256 해시값(",
+		DrawAfter:  ")을 지금 공개하고 난수는 시작 후 공개하므로, 누구나 추첨이 공정했는지 확인할 수 있습니다.",
+		DrawLink:   "추첨 검증",
 	},
 	"en": {
 		Title:    "COVID-19 vaccination booking: waiting room",
@@ -54,6 +90,19 @@ var texts = map[string]text{
 		Progress: "Queue progress",
 		Hint:     "Please wait. Refreshing this page does not cost you your place. When it is your turn, you are taken to the booking page automatically.",
 		NoScript: "Please turn on JavaScript in your browser to see your place in line.",
+		Intro:    "Verify who you are to join the queue. Pick an uncongested (green) method.",
+		Lights: []light{
+			{"green", "Smooth", "verify right away"},
+			{"yellow", "Delayed", "verification is slow"},
+			{"red", "Congested", "verification is very slow"},
+			{"off", "Unavailable", "cannot be picked now"},
+		},
+		OpensAt:    "Booking opens",
+		Countdown:  "Time left",
+		PreQueued:  "In the pre-queue",
+		DrawBefore: "When booking opens, the order of the pre-queue is drawn at random, so verifying early does not put you ahead. The SHA-256 hash of the draw's seed (",
+		DrawAfter:  ") is published now and the seed itself after the opening, so anyone can check that the draw was fair.",
+		DrawLink:   "verify the draw",
 	},
 }
 

@@ -2,29 +2,38 @@ package web_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/waitroom/waitroom/gateway/web"
 )
 
-// The ids the browser tests read, each of which must be on the page.
-var ids = []string{"position", "ahead", "eta", "progress", "state", "notice", "lang-switch"}
+// The ids the browser tests read, and the ones app.js switches views with,
+// each of which must be on the page.
+var ids = []string{
+	"position", "ahead", "eta", "progress", "state", "notice", "lang-switch",
+	"methods", "prequeue", "opens-at", "pre-queued", "commitment",
+	"queue", "hint", "countdown",
+}
 
 func TestPage(t *testing.T) {
 	scriptTag := regexp.MustCompile(`<script[^>]*>`)
 	for _, tc := range []struct {
-		lang, wantHTML, wantTitle, wantSwitch string
+		lang, wantHTML, wantTitle, wantSwitch, wantIntro, wantDraw string
 	}{
-		{"ko", `<html lang="ko">`, "코로나19 예방접종 사전예약 대기", `href="?lang=en"`},
-		{"en", `<html lang="en">`, "COVID-19 vaccination booking: waiting room", `href="?lang=ko"`},
+		{"ko", `<html lang="ko">`, "코로나19 예방접종 사전예약 대기", `href="?lang=en"`,
+			"본인 인증 후 대기열에 들어갑니다. 혼잡하지 않은(원활) 인증 수단을 선택하세요.", `<a href="/waitroom/api/draw">추첨 검증</a>`},
+		{"en", `<html lang="en">`, "COVID-19 vaccination booking: waiting room", `href="?lang=ko"`,
+			"Verify who you are to join the queue. Pick an uncongested (green) method.", `<a href="/waitroom/api/draw">verify the draw</a>`},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
 			page := web.Page(tc.lang)
-			for _, want := range []string{tc.wantHTML, tc.wantTitle, tc.wantSwitch, `aria-live="polite"`, `name="viewport"`} {
+			for _, want := range []string{tc.wantHTML, tc.wantTitle, tc.wantSwitch, tc.wantIntro, tc.wantDraw, `aria-live="polite"`, `name="viewport"`} {
 				if !bytes.Contains(page, []byte(want)) {
 					t.Errorf("page lacks %q", want)
 				}
@@ -33,6 +42,22 @@ func TestPage(t *testing.T) {
 				if n := bytes.Count(page, []byte(`id="`+id+`"`)); n != 1 {
 					t.Errorf("id %q appears %d times, want 1", id, n)
 				}
+			}
+			// Only the anonymous mode's view shows before the script runs.
+			for id, wantHidden := range map[string]bool{"methods": true, "prequeue": true, "queue": false, "hint": false} {
+				tag := regexp.MustCompile(`<[^>]* id="` + id + `"[^>]*>`).Find(page)
+				if got := bytes.Contains(tag, []byte(" hidden")); got != wantHidden {
+					t.Errorf("%s: hidden = %v, want %v", tag, got, wantHidden)
+				}
+			}
+			// app.js words each method's light from the legend, and takes
+			// its last entry for a light it does not know.
+			var lights []string
+			for _, m := range regexp.MustCompile(`<div data-light="([a-z]+)"><dt>[^<]+</dt><dd>[^<]+</dd></div>`).FindAllSubmatch(page, -1) {
+				lights = append(lights, string(m[1]))
+			}
+			if got, want := strings.Join(lights, " "), "green yellow red off"; got != want {
+				t.Errorf("legend lights = %q, want %q", got, want)
 			}
 			if bytes.Contains(page, []byte("style=")) {
 				t.Error("page has a style attribute, which the CSP blocks")
@@ -162,7 +187,7 @@ func TestAsset(t *testing.T) {
 // congested network.
 func TestAsset_Script(t *testing.T) {
 	js, _, _ := web.Asset("app.js")
-	if got, limit := len(js), 8<<10; got >= limit {
+	if got, limit := len(js), 12<<10; got >= limit {
 		t.Errorf("app.js is %d bytes, want < %d", got, limit)
 	}
 	for _, id := range ids {
@@ -170,15 +195,87 @@ func TestAsset_Script(t *testing.T) {
 			t.Errorf("app.js never uses #%s", id)
 		}
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not on PATH; syntax not checked")
-	}
-	path := filepath.Join(t.TempDir(), "app.js")
-	if err := os.WriteFile(path, js, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	node, path := mustNodeScript(t)
 	if out, err := exec.Command(node, "--check", path).CombinedOutput(); err != nil {
 		t.Fatalf("node --check app.js: %v\n%s", err, out)
+	}
+}
+
+// mustNodeScript writes app.js to a temporary file and returns it with the
+// path of node; it skips the test when node is not on PATH.
+func mustNodeScript(tb testing.TB) (node, path string) {
+	tb.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		tb.Skip("node not on PATH; app.js not run")
+	}
+	js, _, _ := web.Asset("app.js")
+	path = filepath.Join(tb.TempDir(), "app.js")
+	if err := os.WriteFile(path, js, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return node, path
+}
+
+// Under node, app.js only exports its pure helpers; each case is a
+// JavaScript expression over them.
+func TestAsset_ScriptHelpers(t *testing.T) {
+	cases := []struct{ name, expr, want string }{
+		{"when/ko", `when(T.ko, "2021-08-09T11:00:00Z")`, "8월 9일 20:00"},
+		{"when/en", `when(T.en, "2021-08-09T11:00:00Z")`, "9 Aug 20:00 KST"},
+		{"when/NextDayInKorea", `when(T.en, "2021-12-31T15:30:00Z")`, "1 Jan 00:30 KST"},
+		{"when/Offset", `when(T.ko, "2021-08-09T20:00:00+09:00")`, "8월 9일 20:00"},
+		{"when/Malformed", `when(T.ko, "tomorrow")`, "-"},
+		{"when/Missing", `when(T.en, undefined)`, "-"},
+		{"clock/Seconds", `clock(9)`, "0:09"},
+		{"clock/Minutes", `clock(125)`, "2:05"},
+		{"clock/Hours", `clock(36125)`, "10:02:05"},
+		{"clock/RoundsUp", `clock(0.2)`, "0:01"},
+		{"clock/Past", `clock(-4)`, "0:00"},
+		{"clock/NaN", `clock(NaN)`, "0:00"},
+		{"start/Root", `start("kakao", "/")`, "/waitroom/auth/kakao/start?return=%2F"},
+		{"start/EncodesReturn", `start("pass", "/book?site=3&day=9")`, "/waitroom/auth/pass/start?return=%2Fbook%3Fsite%3D3%26day%3D9"},
+		{"start/EncodesName", `start("a/../b?c", "/")`, "/waitroom/auth/a%2F..%2Fb%3Fc/start?return=%2F"},
+		{"safe/Path", `safe("/book?x=1")`, "/book?x=1"},
+		{"safe/OtherHost", `safe("//example.org")`, "/"},
+		{"safe/Backslash", `safe("/\\example.org")`, "/"},
+		{"safe/Tab", `safe("/\t/example.org")`, "/"},
+		{"safe/Relative", `safe("book")`, "/"},
+		{"safe/Null", `safe(null)`, "/"},
+		{"eta/ko/UnderAMinute", `eta(T.ko, 30)`, "1분 미만"},
+		{"eta/ko/Hours", `eta(T.ko, 3900)`, "약 1시간 5분"},
+		{"eta/en/Minutes", `eta(T.en, 600)`, "about 10 min"},
+		{"eta/Unknown", `eta(T.en, undefined)`, "-"},
+	}
+	node, path := mustNodeScript(t)
+	exprs := make([]string, len(cases))
+	for i, tc := range cases {
+		exprs[i] = tc.expr
+	}
+	in, err := json.Marshal(exprs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "-e", `
+const { T, safe, eta, when, clock, start } = require(process.argv[1]);
+const exprs = JSON.parse(require("fs").readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(exprs.map((e) => String(eval(e)))));`, path)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	var got []string
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(cases) {
+		t.Fatalf("node printed %q (%v), want %d results", out, err, len(cases))
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got[i] != tc.want {
+				t.Errorf("%s = %q, want %q", tc.expr, got[i], tc.want)
+			}
+		})
 	}
 }

@@ -1,14 +1,21 @@
 // Waiting page: join on load (a refresh keeps the place), poll status exactly
 // as often as the server's poll_after_ms says, go to the redirect when
 // admitted. Errors never cost the place and never make the page poll fast.
+// In identity mode a join without a ticket shows the verification methods.
+// Under node it only exports its pure helpers, for tests.
 'use strict';
-(function () {
+(function (out) {
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+
   var T = {
     ko: {
       waiting: '접속 대기 중입니다',
       paused: '입장이 잠시 멈춰 있습니다',
       admitted: '입장 차례가 되었습니다. 예약 페이지로 이동합니다',
       retry: '다시 연결하는 중입니다',
+      verify: '본인 인증이 필요합니다',
+      end: { window_closed: '이번 예약 기간이 끝났습니다', session_ended: '예약이 완료되어 세션이 종료되었습니다' },
+      busy: '잠시 후 다시 시도하거나 다른 인증 수단을 선택하세요',
       pausedNote: '운영자가 입장을 잠시 멈췄습니다. 대기 순번은 그대로 유지됩니다.',
       down: '대기열 서버에 잠시 연결할 수 없습니다. 대기 순번은 그대로 유지되며 {s}초 후 다시 연결합니다.',
       net: '네트워크 연결이 원활하지 않습니다. 대기 순번은 그대로 유지되며 {s}초 후 다시 시도합니다.',
@@ -19,13 +26,17 @@
       about: function (h, m) { return '약 ' + (h ? h + '시간' + (m ? ' ' + m + '분' : '') : m + '분'); },
       later: '입장 재개 후 안내',
       rate: function (n) { return '시간당 ' + n + '명 입장'; },
-      live: function (a, e) { return '앞에 ' + a + '명, 예상 대기 시간 ' + e; }
+      live: function (a, e) { return '앞에 ' + a + '명, 예상 대기 시간 ' + e; },
+      when: function (m, d, hm) { return m + '월 ' + d + '일 ' + hm; }
     },
     en: {
       waiting: 'You are in the queue',
       paused: 'Admission is paused',
       admitted: 'It is your turn. Taking you to the booking page',
       retry: 'Reconnecting',
+      verify: 'Verification required',
+      end: { window_closed: 'This booking window has closed', session_ended: 'Your booking session has ended' },
+      busy: 'Wait a moment or pick another method',
       pausedNote: 'The operator has paused admission for a moment. You keep your place.',
       down: 'The queue server cannot be reached right now. You keep your place; reconnecting in {s} s.',
       net: 'The network connection is unstable. You keep your place; trying again in {s} s.',
@@ -36,25 +47,55 @@
       about: function (h, m) { return 'about ' + (h ? h + ' h' + (m ? ' ' + m + ' min' : '') : m + ' min'); },
       later: 'after admission resumes',
       rate: function (n) { return 'Admitting ' + n + ' people per hour'; },
-      live: function (a, e) { return a + ' people ahead, estimated wait ' + e; }
+      live: function (a, e) { return a + ' people ahead, estimated wait ' + e; },
+      when: function (m, d, hm) { return d + ' ' + 'JanFebMarAprMayJunJulAugSepOctNovDec'.substr(m * 3 - 3, 3) + ' ' + hm + ' KST'; }
     }
   };
-  var lang = document.documentElement.lang === 'en' ? 'en' : 'ko';
-  var t = T[lang];
-  var nf = new Intl.NumberFormat(lang === 'en' ? 'en-US' : 'ko-KR');
-  var title = document.title;
-  var timer = 0;
-  var fails = 0;
-  var said = 0;
-
-  function $(id) { return document.getElementById(id); }
-  function text(id, s) { $(id).textContent = s; }
 
   // safe keeps only a same-origin path: no "//host" or "/\host", and no
   // control characters, which URL parsing drops ("/\t/host" is "//host").
   function safe(p) {
     return typeof p === 'string' && /^\/(?![/\\])[^\x00-\x20\x7f]*$/.test(p) ? p : '/';
   }
+
+  function eta(t, sec) {
+    if (!(sec >= 0)) return '-';
+    if (sec < 60) return t.under;
+    var m = Math.round(sec / 60);
+    return t.about(Math.floor(m / 60), m % 60);
+  }
+
+  // when formats an RFC 3339 instant in Korea time: UTC+9, without daylight
+  // saving since 1988, so no time-zone data is needed.
+  function when(t, iso) {
+    var ms = Date.parse(iso), s = ms === ms && new Date(ms + 9 * 3600000).toISOString();
+    return s ? t.when(+s.substr(5, 2), +s.substr(8, 2), s.substr(11, 5)) : '-';
+  }
+
+  // clock formats a countdown as h:mm:ss (m:ss under an hour).
+  function clock(sec) {
+    var s = Math.max(0, Math.ceil(sec)) || 0, h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+    return (h ? h + ':' + pad(m) : m) + ':' + pad(s % 60);
+  }
+
+  function start(name, ret) {
+    return '/waitroom/auth/' + encodeURIComponent(name) + '/start?return=' + encodeURIComponent(ret);
+  }
+
+  out.T = T; out.safe = safe; out.eta = eta; out.when = when; out.clock = clock; out.start = start;
+  if (typeof document === 'undefined') return;
+
+  var lang = document.documentElement.lang === 'en' ? 'en' : 'ko';
+  var t = T[lang];
+  var nf = new Intl.NumberFormat(lang === 'en' ? 'en-US' : 'ko-KR');
+  var title = document.title;
+  var timer = 0;
+  var tick = 0;
+  var fails = 0;
+  var said = 0;
+
+  function $(id) { return document.getElementById(id); }
+  function text(id, s) { $(id).textContent = s; }
 
   var ret = safe(new URLSearchParams(location.search).get('return'));
   if (ret !== '/') {
@@ -75,11 +116,13 @@
     n.hidden = !s;
   }
 
-  function eta(sec) {
-    if (!(sec >= 0)) return '-';
-    if (sec < 60) return t.under;
-    var m = Math.round(sec / 60);
-    return t.about(Math.floor(m / 60), m % 60);
+  // view shows one view, or none (''), under the state line s and notice n.
+  function view(m, s, n) {
+    ['queue', 'prequeue', 'methods'].forEach(function (id) { $(id).hidden = id !== m; });
+    $('hint').hidden = !/queue/.test(m);
+    clearInterval(tick);
+    text('state', s);
+    note(n || '');
   }
 
   function bar(f) {
@@ -101,20 +144,24 @@
     return v.a > 0 ? 1 - d.ahead / v.a : 1;
   }
 
+  function poll(d) {
+    later(status, Math.max(1000, Number(d.poll_after_ms) || 5000));
+  }
+
   function show(d) {
     fails = 0;
+    lights = null; // a later picker asks afresh
+    if (d.state === 'pre_queue') return pre(d);
     if (d.state === 'admitted') {
       clearTimeout(timer);
-      text('state', t.admitted);
-      note('');
+      view('queue', t.admitted);
       bar(1);
       location.replace(safe(d.redirect));
       return;
     }
     var ahead = nf.format(d.ahead);
-    var e = d.paused ? t.later : eta(d.eta_seconds);
-    text('state', d.paused ? t.paused : t.waiting);
-    note(d.paused ? t.pausedNote : '');
+    var e = d.paused ? t.later : eta(t, d.eta_seconds);
+    view('queue', d.paused ? t.paused : t.waiting, d.paused && t.pausedNote);
     text('position', t.pos(nf.format(d.position)));
     text('ahead', t.ahead(ahead, d.ahead));
     text('eta', e);
@@ -126,7 +173,64 @@
       said = Date.now();
       text('live', t.live(ahead, e));
     }
-    later(status, Math.max(1000, Number(d.poll_after_ms) || 5000));
+    poll(d);
+  }
+
+  // The countdown runs on the monotonic clock: a wrong wall clock cannot skew it.
+  function pre(d) {
+    view('prequeue', t.waiting);
+    text('opens-at', when(t, d.opens_at));
+    text('pre-queued', t.ahead(nf.format(d.pre_queued), d.pre_queued));
+    text('commitment', String(d.commitment || '-').slice(0, 12));
+    var end = performance.now() + (Number(d.eta_seconds) || 0) * 1000;
+    var count = function () { text('countdown', clock((end - performance.now()) / 1000)); };
+    count();
+    tick = setInterval(count, 1000);
+    poll(d);
+  }
+
+  // picker words each light as the legend does (which ends with "off", for
+  // unknown lights); only changed items are rebuilt, so focus stays put.
+  function picker(list) {
+    var ul = $('methods').querySelector('ul'), lg = $('methods').querySelector('.legend');
+    while (ul.children.length > list.length) ul.removeChild(ul.lastChild);
+    list.forEach(function (m, i) {
+      var li = ul.children[i] || ul.appendChild(document.createElement('li'));
+      var k = lg.querySelector('[data-light="' + CSS.escape(String(m.light)) + '"]') || lg.lastElementChild;
+      var key = [m.name, k.dataset.light, !!m.accepting, m.label].join();
+      if (li.dataset.key === key) return;
+      li.dataset.key = key;
+      li.dataset.method = m.name;
+      li.dataset.light = k.dataset.light;
+      li.textContent = '';
+      var v = li.appendChild(document.createElement(m.accepting ? 'a' : 'span'));
+      v.className = 'verify';
+      v.textContent = k.querySelector('dt').textContent + ' ' + (m.label || m.name);
+      if (m.accepting) v.href = start(m.name, ret);
+      else {
+        v.setAttribute('aria-disabled', 'true');
+        li.appendChild(document.createElement('p')).textContent = t.busy;
+      }
+    });
+  }
+
+  function signals() { // a network error reads as an empty answer
+    return call('GET', 'signals').catch(function () { return {}; });
+  }
+
+  // Asked for alongside the join, so the picker needs no extra round trip.
+  var lights = signals();
+
+  // methods refreshes the picker every 5 s; a 404 means identity mode is off.
+  async function methods() {
+    var r = await (lights || signals());
+    lights = null;
+    if (r.status === 404) return retry(joinQueue, r.after, t.down);
+    view('methods', t.verify);
+    if (!(r.body && Array.isArray(r.body.methods))) return retry(methods, r.after, r.status === 503 ? t.down : t.net);
+    fails = 0;
+    picker(r.body.methods);
+    later(methods, 5000);
   }
 
   // retry waits Retry-After seconds when the server gives them, else
@@ -159,7 +263,8 @@
     }
   }
 
-  // step makes one request; every outcome schedules exactly one next step.
+  // step makes one request; every outcome but a final one schedules exactly
+  // one next step.
   async function step(join) {
     var again = join ? joinQueue : status;
     var r;
@@ -169,6 +274,9 @@
       return retry(again, null, t.net);
     }
     if (r.status === 200 && r.body && r.body.state) return show(r.body);
+    var code = r.body && r.body.error && r.body.error.code;
+    if (code === 'verify_first') return methods();
+    if (t.end[code]) return view('', t.end[code]);
     if (r.status === 401 && !join) {
       // The ticket is gone: say so, then take a new place.
       text('state', t.retry);
@@ -186,4 +294,4 @@
   function status() { step(false); }
 
   joinQueue();
-})();
+})(typeof module === 'object' ? module.exports : {});
