@@ -542,7 +542,7 @@ var formTmpl = template.Must(template.New("form").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Method}} 본인인증 (development sign-in)</title>
-<style>body{font-family:sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}label{display:block;margin:1rem 0}input{display:block;width:100%;padding:.4rem}.err{color:#b00}</style>
+<style>body{font-family:sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}label{display:block;margin:1rem 0}input{display:block;width:100%;box-sizing:border-box;padding:.4rem}.err{color:#b00}</style>
 <h1>{{.Method}} 본인인증</h1>
 <p>개발용 인증 서버입니다 (development identity provider — not a real verification).</p>
 {{with .Problem}}<p class="err" role="alert">{{.}}</p>{{end}}

@@ -218,13 +218,9 @@
     return call('GET', 'signals').catch(function () { return {}; });
   }
 
-  // Asked for alongside the join, so the picker needs no extra round trip.
-  var lights = signals();
-
   // methods refreshes the picker every 5 s; a 404 means identity mode is off.
   async function methods() {
-    var r = await (lights || signals());
-    lights = null;
+    var r = await signals();
     if (r.status === 404) return retry(joinQueue, r.after, t.down);
     view('methods', t.verify);
     if (!(r.body && Array.isArray(r.body.methods))) return retry(methods, r.after, r.status === 503 ? t.down : t.net);
