@@ -42,7 +42,7 @@ type Admission struct {
 	Room     string    // "room"
 	Position int64     // "pos"
 	Method   string    // "method": how the person was verified; omitted when empty
-	ID       string    // "jti": random, set by Issue
+	ID       string    // "jti": the session id, 16 bytes in base64url; Issue makes a random one when empty
 	IssuedAt time.Time // "iat": the admission time, set by Issue
 	Expiry   time.Time // "exp", set by Issue
 }
@@ -143,7 +143,11 @@ func (k *AdmissionKeys) Issue(a Admission, now time.Time) (token string, claims 
 	if a.Subject == "" || a.Device == "" || a.Room == "" {
 		return "", Admission{}, fmt.Errorf("%w: subject, device and room are required", ErrClaims)
 	}
-	a.ID = NewDeviceID() // 16 random bytes, base64url: as unique as a device id
+	if a.ID == "" {
+		a.ID = NewDeviceID() // 16 random bytes, base64url: as unique as a device id
+	} else if _, ok := sessionID(a.ID); !ok {
+		return "", Admission{}, fmt.Errorf("%w: jti must be 16 bytes in base64url", ErrClaims)
+	}
 	a.IssuedAt = time.Unix(now.Unix(), 0)
 	a.Expiry = time.Unix(now.Add(k.ttl).Unix(), 0)
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, admissionClaims{
@@ -170,10 +174,10 @@ func (k *AdmissionKeys) Issue(a Admission, now time.Time) (token string, claims 
 
 // Verify fully parses and verifies token: size, algorithm EdDSA, a known
 // "kid", signature, issuer, audience, exp > now (required, no leeway),
-// iat <= now, nbf <= now if present, sub, dev, room and jti present, and the
-// device binding. Errors: ErrTooLarge, ErrMalformed, ErrAlgorithm, ErrKey,
-// ErrSignature, ErrExpired, ErrClaims, ErrDevice, wrapping golang-jwt's
-// error where there is one. Verify does not use or fill the cache.
+// iat <= now, nbf <= now if present, sub, dev and room present, jti a
+// session id (16 bytes in base64url), and the device binding. Errors:
+// ErrTooLarge, ErrMalformed, ErrAlgorithm, ErrKey, ErrSignature, ErrExpired,
+// ErrClaims, ErrDevice, wrapping golang-jwt's error where there is one. Verify does not use or fill the cache.
 func (k *AdmissionKeys) Verify(token, deviceID []byte, now time.Time) (Admission, error) {
 	c, err := k.parse(token, deviceID, now)
 	if err != nil {
@@ -191,30 +195,45 @@ func (k *AdmissionKeys) Verify(token, deviceID []byte, now time.Time) (Admission
 	}, nil
 }
 
-// Check is Verify without the claims, for every proxied request. A token it
-// has verified before is looked up by its SHA-256 instead of parsed again:
-// a hit only re-checks expiry, issue time and device, and does not allocate.
-// Check accepts exactly the tokens Verify accepts at now; it reports the
-// same errors, though on a hit not necessarily the same one of several.
-func (k *AdmissionKeys) Check(token, deviceID []byte, now time.Time) error {
+// Check is Verify without the claims, for every proxied request; it returns
+// the token's session id (its decoded jti), which callers check against
+// ended sessions. A token it has verified before is looked up by its
+// SHA-256 instead of parsed again: a hit only re-checks expiry, issue time
+// and device, and does not allocate. Check accepts exactly the tokens Verify
+// accepts at now; it reports the same errors, though on a hit not
+// necessarily the same one of several.
+func (k *AdmissionKeys) Check(token, deviceID []byte, now time.Time) (session [16]byte, err error) {
 	if len(token) > MaxTokenSize {
-		return ErrTooLarge
+		return session, ErrTooLarge
 	}
 	sum := sha256.Sum256(token)
 	sh := k.cache.shard(&sum)
 	if e, ok := sh.get(&sum); ok {
-		return e.check(DeviceHash(deviceID), now.Unix())
+		return e.jti, e.check(DeviceHash(deviceID), now.Unix())
 	}
 	c, err := k.parse(token, deviceID, now)
 	if err != nil {
-		return err
+		return session, err
 	}
-	e := cacheEntry{from: c.IssuedAt.Unix(), exp: c.ExpiresAt.Unix(), dev: DeviceHash(deviceID)}
+	jti, _ := sessionID(c.ID) // parse checked it
+	e := cacheEntry{from: c.IssuedAt.Unix(), exp: c.ExpiresAt.Unix(), dev: DeviceHash(deviceID), jti: jti}
 	if c.NotBefore != nil {
 		e.from = max(e.from, c.NotBefore.Unix())
 	}
 	sh.put(&sum, e, now.Unix())
-	return nil
+	return jti, nil
+}
+
+// SessionID returns the session id of an admission token id, as Check
+// reports it.
+func SessionID(jti string) ([16]byte, bool) { return sessionID(jti) }
+
+func sessionID(jti string) (id [16]byte, ok bool) {
+	if len(jti) != idLen {
+		return id, false
+	}
+	n, err := b64.Decode(id[:], []byte(jti))
+	return id, err == nil && n == len(id)
 }
 
 func (k *AdmissionKeys) parse(token, deviceID []byte, now time.Time) (*admissionClaims, error) {
@@ -234,8 +253,11 @@ func (k *AdmissionKeys) parse(token, deviceID []byte, now time.Time) (*admission
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", classifyJWTError(t, err), err)
 	}
-	if c.Subject == "" || c.Device == "" || c.Room == "" || c.ID == "" || c.IssuedAt == nil {
+	if c.Subject == "" || c.Device == "" || c.Room == "" || c.IssuedAt == nil {
 		return nil, fmt.Errorf("%w: sub, dev, room, jti and iat are required", ErrClaims)
+	}
+	if _, ok := sessionID(c.ID); !ok {
+		return nil, fmt.Errorf("%w: jti must be a session id (16 bytes in base64url)", ErrClaims)
 	}
 	dh := DeviceHash(deviceID)
 	if subtle.ConstantTimeCompare([]byte(c.Device), b64.AppendEncode(nil, dh[:])) != 1 {

@@ -69,7 +69,7 @@ func admissionClaims() jwt.MapClaims {
 	a := testAdmission()
 	return jwt.MapClaims{
 		"iss": admissionOpts.Issuer, "aud": admissionOpts.Audience, "sub": a.Subject, "dev": a.Device,
-		"room": a.Room, "pos": a.Position, "jti": "id", "iat": testNow.Unix(), "exp": testNow.Add(time.Minute).Unix(),
+		"room": a.Room, "pos": a.Position, "jti": "c2Vzc2lvbi1pZC0wMDAwMA", "iat": testNow.Unix(), "exp": testNow.Add(time.Minute).Unix(),
 	}
 }
 
@@ -244,7 +244,7 @@ func TestAdmissionKeys_Verify(t *testing.T) {
 				t.Fatalf("Verify: err = %v, want %v", err, tt.want)
 			}
 			fresh := mustAdmissionKeys(t, admissionOpts, edKey1)
-			if err := fresh.Check([]byte(tt.token), tt.dev, tt.now); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+			if err := check(fresh, []byte(tt.token), tt.dev, tt.now); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
 				t.Fatalf("Check: err = %v, want %v", err, tt.want)
 			}
 		})
@@ -260,13 +260,13 @@ func TestAdmissionKeys_Verify(t *testing.T) {
 func TestAdmissionKeys_Check(t *testing.T) {
 	k := mustAdmissionKeys(t, admissionOpts, edKey1)
 	tok := []byte(mustAdmit(t, k, testNow))
-	if err := k.Check(tok, device, testNow); err != nil {
+	if err := check(k, tok, device, testNow); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("OKHit", func(t *testing.T) {
 		// A hit does not allocate; a full verification would.
 		if got := testing.AllocsPerRun(100, func() {
-			if err := k.Check(tok, device, testNow.Add(time.Minute)); err != nil {
+			if err := check(k, tok, device, testNow.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		}); got != 0 {
@@ -286,7 +286,7 @@ func TestAdmissionKeys_Check(t *testing.T) {
 	} {
 		t.Run(tt.name+"OnHit", func(t *testing.T) {
 			var err error
-			allocs := testing.AllocsPerRun(10, func() { err = k.Check(tok, tt.dev, tt.now) })
+			allocs := testing.AllocsPerRun(10, func() { err = check(k, tok, tt.dev, tt.now) })
 			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -299,17 +299,17 @@ func TestAdmissionKeys_Check(t *testing.T) {
 		parts := strings.Split(string(tok), ".")
 		forged := parts[0] + "." + enc.EncodeToString([]byte(strings.Replace(payloadOf(t, string(tok)), `"room":"vaccine"`, `"room":"concert"`, 1))) + "." + parts[2]
 		for range 2 {
-			if err := k.Check([]byte(forged), device, testNow); !errors.Is(err, ticket.ErrSignature) {
+			if err := check(k, []byte(forged), device, testNow); !errors.Is(err, ticket.ErrSignature) {
 				t.Fatalf("err = %v, want ErrSignature", err)
 			}
 		}
 	})
 	t.Run("ErrNotCachedOnFailure", func(t *testing.T) {
 		other := []byte(mustAdmit(t, k, testNow))
-		if err := k.Check(other, []byte("device-two"), testNow); !errors.Is(err, ticket.ErrDevice) {
+		if err := check(k, other, []byte("device-two"), testNow); !errors.Is(err, ticket.ErrDevice) {
 			t.Fatalf("err = %v, want ErrDevice", err)
 		}
-		if got := testing.AllocsPerRun(1, func() { _ = k.Check(other, []byte("device-two"), testNow) }); got == 0 {
+		if got := testing.AllocsPerRun(1, func() { _, _ = k.Check(other, []byte("device-two"), testNow) }); got == 0 {
 			t.Fatal("a failed verification was cached")
 		}
 	})
@@ -325,7 +325,7 @@ func TestAdmissionKeys_Check_Concurrent(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			for i := range 50 {
-				if err := k.Check(toks[(g+i)%len(toks)], device, testNow); err != nil {
+				if err := check(k, toks[(g+i)%len(toks)], device, testNow); err != nil {
 					t.Error(err)
 					return
 				}
@@ -356,7 +356,7 @@ func FuzzAdmissionCheck(f *testing.F) {
 	f.Add([]byte(signAdmission(f, jwt.SigningMethodNone, "ed1", admissionClaims(), jwt.UnsafeAllowNoneSignatureType)), device)
 	f.Add([]byte(".."), []byte{})
 	f.Fuzz(func(t *testing.T, token, dev []byte) {
-		err := k.Check(token, dev, testNow)
+		err := check(k, token, dev, testNow)
 		if err != nil {
 			if !isSentinel(err) {
 				t.Fatalf("unexpected error %v", err)
@@ -395,13 +395,41 @@ func BenchmarkAdmissionVerify(b *testing.B) {
 func BenchmarkAdmissionCheckCached(b *testing.B) {
 	k := mustAdmissionKeys(b, admissionOpts, edKey1)
 	tok := []byte(mustAdmit(b, k, testNow))
-	if err := k.Check(tok, device, testNow); err != nil {
+	if err := check(k, tok, device, testNow); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := k.Check(tok, device, testNow); err != nil {
+		if err := check(k, tok, device, testNow); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// check is Check without the session id.
+func check(k *ticket.AdmissionKeys, token, dev []byte, now time.Time) error {
+	_, err := k.Check(token, dev, now)
+	return err
+}
+
+func TestAdmissionKeys_SessionID(t *testing.T) {
+	k := mustAdmissionKeys(t, admissionOpts, edKey1)
+	sid := ticket.NewDeviceID()
+	a := testAdmission()
+	a.ID = sid
+	tok, _, err := k.Issue(a, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ticket.SessionID(sid)
+	for range 2 { // a miss, then a cache hit
+		got, err := k.Check([]byte(tok), device, testNow)
+		if err != nil || got != want {
+			t.Fatalf("Check = %x, %v; want session %x", got, err, want)
+		}
+	}
+	a.ID = "not-an-id"
+	if _, _, err := k.Issue(a, testNow); !errors.Is(err, ticket.ErrClaims) {
+		t.Fatalf("Issue with a bad session id: %v, want ErrClaims", err)
 	}
 }

@@ -32,6 +32,7 @@ type cacheShard struct {
 type cacheEntry struct {
 	from, exp int64
 	dev       [16]byte
+	jti       [16]byte
 }
 
 func (c *verifiedCache) shard(key *[32]byte) *cacheShard {
