@@ -43,11 +43,13 @@ type Date struct {
 	Day   int
 }
 
-// ParseDate parses a date written YYYY-MM-DD.
+// ParseDate parses a date written YYYY-MM-DD (also OIDC's "birthdate"). It
+// rejects invalid calendar dates and the year 0000, which OIDC uses for
+// "year withheld".
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return Date{}, fmt.Errorf("date %q is not YYYY-MM-DD", s)
+	if err != nil || t.Year() < 1 {
+		return Date{}, fmt.Errorf("date %.16q is not a valid YYYY-MM-DD", s)
 	}
 	return dateOf(t), nil
 }

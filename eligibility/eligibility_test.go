@@ -267,3 +267,42 @@ func TestDate_Valid(t *testing.T) {
 		})
 	}
 }
+
+func TestParseDate(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		want      eligibility.Date
+		lastDigit int
+		ok        bool
+	}{
+		{"1990-08-09", eligibility.Date{1990, time.August, 9}, 9, true},
+		{"1975-12-30", eligibility.Date{1975, time.December, 30}, 0, true},
+		{"2000-02-29", eligibility.Date{2000, time.February, 29}, 9, true},
+		{"1900-02-29", eligibility.Date{}, 0, false},
+		{"1990-02-30", eligibility.Date{}, 0, false},
+		{"0000-08-09", eligibility.Date{}, 0, false},
+		{"1990", eligibility.Date{}, 0, false},
+		{"1990-8-9", eligibility.Date{}, 0, false},
+		{"1990-08-09T00:00:00Z", eligibility.Date{}, 0, false},
+		{"", eligibility.Date{}, 0, false},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := eligibility.ParseDate(tc.in)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v, want ok=%v", err, tc.ok)
+			}
+			if got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			if !tc.ok {
+				return
+			}
+			if got.String() != tc.in {
+				t.Errorf("String() = %q, want %q", got.String(), tc.in)
+			}
+			if got.LastDigit() != tc.lastDigit {
+				t.Errorf("LastDigit() = %d, want %d", got.LastDigit(), tc.lastDigit)
+			}
+		})
+	}
+}

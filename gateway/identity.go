@@ -150,7 +150,7 @@ func (g *Gateway) authCallback(ctx *fasthttp.RequestCtx, method string) error {
 		if opens := snap.Window.Opens; at.Before(opens) {
 			at = opens // the pre-queue: judged as at the opening
 		}
-		d := id.Schedule.Decide(eligibility.Date{Year: p.BirthDate.Year, Month: p.BirthDate.Month, Day: p.BirthDate.Day}, at)
+		d := id.Schedule.Decide(p.BirthDate, at)
 		if !d.Eligible || d.Window.ID != r.Window {
 			return g.notEligible(ctx, d)
 		}

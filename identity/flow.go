@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/waitroom/waitroom/eligibility"
 	"net/url"
 	"slices"
 	"strings"
@@ -163,7 +164,7 @@ func (v *Verifier) Finish(ctx context.Context, method string, query url.Values, 
 	if idt.Subject == "" {
 		return fail(ErrToken, "no subject")
 	}
-	bd, err := ParseDate(claims.BirthDate)
+	bd, err := eligibility.ParseDate(claims.BirthDate)
 	if err != nil {
 		return fail(ErrToken, "birthdate claim missing or invalid")
 	}

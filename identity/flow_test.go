@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/waitroom/waitroom/eligibility"
 	"html"
 	"io"
 	"net"
@@ -241,7 +242,7 @@ func TestVerifier_Finish(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := identity.Person{Hash: p.Hash, BirthDate: identity.Date{Year: 1990, Month: time.August, Day: 9}, Method: "kakao"}
+		want := identity.Person{Hash: p.Hash, BirthDate: eligibility.Date{Year: 1990, Month: time.August, Day: 9}, Method: "kakao"}
 		if p != want || ret != "/book?slot=3" || !started.Equal(e.started) {
 			t.Fatalf("got %+v %q %v, want %+v %q %v", p, ret, started, want, "/book?slot=3", e.started)
 		}

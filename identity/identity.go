@@ -26,6 +26,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/waitroom/waitroom/eligibility"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -119,34 +120,10 @@ type Person struct {
 	// stored, logged or returned.
 	Hash string
 	// BirthDate comes from the ID token's "birthdate" claim.
-	BirthDate Date
+	BirthDate eligibility.Date
 	// Method is the name of the method used.
 	Method string
 }
-
-// Date is a calendar date without time zone.
-type Date struct {
-	Year  int
-	Month time.Month
-	Day   int
-}
-
-// ParseDate parses a full date "YYYY-MM-DD" (OIDC "birthdate"). It rejects
-// invalid calendar dates and the year 0000 that OIDC uses for "withheld".
-func ParseDate(s string) (Date, error) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil || t.Year() < 1 {
-		return Date{}, fmt.Errorf("date %.16q: want a valid YYYY-MM-DD", s)
-	}
-	return Date{t.Year(), t.Month(), t.Day()}, nil
-}
-
-// String returns the date as YYYY-MM-DD.
-func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day) }
-
-// LastDigit returns the last digit of the date, Day % 10: the key of the
-// 10-day rotation (10부제).
-func (d Date) LastDigit() int { return d.Day % 10 }
 
 // Verifier runs verifications for the configured methods. It is safe for
 // concurrent use.
