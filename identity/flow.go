@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/waitroom/waitroom/eligibility"
 	"net/url"
 	"slices"
 	"strings"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/waitroom/waitroom/eligibility"
 )
 
 // allowedAlgs are the ID token signature algorithms accepted, whatever a

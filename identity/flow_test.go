@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/waitroom/waitroom/eligibility"
 	"html"
 	"io"
 	"net"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/waitroom/waitroom/identity"
 	"github.com/waitroom/waitroom/identity/devidp"
+
+	"github.com/waitroom/waitroom/eligibility"
 )
 
 type fakeClock struct {

@@ -26,13 +26,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/waitroom/waitroom/eligibility"
 	"net/http"
 	"net/url"
 	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/waitroom/waitroom/eligibility"
 )
 
 // Errors returned by Start and Finish, wrapped with context; test them with
