@@ -19,10 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waitroom/waitroom/eligibility"
 	"github.com/waitroom/waitroom/identity"
 	"github.com/waitroom/waitroom/identity/devidp"
-
-	"github.com/waitroom/waitroom/eligibility"
 )
 
 type fakeClock struct {
