@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -163,9 +164,12 @@ type headers interface {
 // stripHopByHop removes the hop-by-hop headers and every header that
 // Connection names.
 func stripHopByHop(h headers) {
-	for _, name := range bytes.Split(h.Peek("Connection"), []byte(",")) {
-		if name = bytes.TrimSpace(name); len(name) > 0 {
-			h.Del(string(name))
+	// Copied: deleting headers may move the bytes Peek points into.
+	if conn := h.Peek("Connection"); len(conn) > 0 {
+		for name := range strings.SplitSeq(string(conn), ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
 		}
 	}
 	for _, name := range hopByHop {
