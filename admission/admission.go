@@ -53,6 +53,10 @@ type State struct {
 	Epoch string
 	// Now is the store's clock when the state was read.
 	Now time.Time
+	// Skipped counts the positions the cursor passed over because their
+	// holders had left (see Presence); they cost no release capacity.
+	// Skipped <= Admitted.
+	Skipped int64
 	// Window and Draw are zero for rooms made by Init; see People.
 	Window Window
 	Draw   Draw
@@ -116,17 +120,119 @@ const microsPerHour = int64(time.Hour / time.Microsecond)
 // credit. Stores that run it elsewhere (a Lua script) must match it; the
 // conformance suite checks they do.
 func Release(admitted, issued, credit, ratePerHour int64, elapsed time.Duration) (newAdmitted, newCredit int64) {
+	newAdmitted, newCredit, _ = ReleaseLive(admitted, issued, credit, ratePerHour, elapsed, nil)
+	return newAdmitted, newCredit
+}
+
+// MaxSkipPerAdvance bounds the positions one Advance passes over as gone,
+// so that a long run of people who left costs a few bounded steps, not one
+// unbounded one. At ten ticks a second per gateway it still skips more
+// than a hundred thousand people a second.
+const MaxSkipPerAdvance = 16384
+
+// ReleaseLive is Release for a queue whose people may have left: gone
+// reports whether the holder of a position left (missed their heartbeat,
+// see Presence), and such positions are passed over without using
+// capacity, so release is spent on people who are still there. It returns
+// the new cursor and credit and how many positions were skipped. After
+// MaxSkipPerAdvance skips it stops and carries the people it did not
+// release in the credit. A nil gone skips nobody.
+func ReleaseLive(admitted, issued, credit, ratePerHour int64, elapsed time.Duration, gone func(position int64) bool) (newAdmitted, newCredit, skipped int64) {
 	if elapsed > MaxAdvanceStep {
 		elapsed = MaxAdvanceStep
 	}
 	if elapsed <= 0 {
-		return admitted, credit
+		return admitted, credit, 0
 	}
 	credit += ratePerHour * int64(elapsed/time.Microsecond)
-	admitted += credit / microsPerHour
+	people := credit / microsPerHour
 	credit %= microsPerHour
-	if admitted >= issued {
-		return issued, 0
+	if gone == nil {
+		admitted += people
+		people = 0
 	}
-	return admitted, credit
+	for people > 0 && admitted < issued {
+		if gone(admitted + 1) {
+			if skipped == MaxSkipPerAdvance {
+				break
+			}
+			skipped++
+		} else {
+			people--
+		}
+		admitted++
+	}
+	if admitted >= issued {
+		return issued, 0, skipped
+	}
+	return admitted, credit + people*microsPerHour, skipped
+}
+
+// Presence is implemented by stores that skip people who left. Every
+// status answer tells a waiting person when to ask again; the gateway
+// records, per position, the store time by which they promised to be back
+// (their next poll plus a grace). Release then passes over a position
+// whose promise has expired (ReleaseLive): its holder closed the tab or
+// lost interest, and capacity is not spent on them. A skipped person who
+// comes back is behind the cursor and enters at once, so being skipped
+// never costs anyone their place; it only stops the queue from waiting
+// for them. Positions with no recorded promise count as present.
+type Presence interface {
+	// Beat records promises; a later promise for a position replaces an
+	// earlier one. Errors: ErrNotInitialized, ErrUnavailable.
+	Beat(ctx context.Context, room string, beats []Beat) error
+}
+
+// Beat is one person's promise to poll again: the holder of Position is
+// present until Until (store time).
+type Beat struct {
+	Position int64
+	Until    time.Time
+}
+
+// BeatSecond is a Beat's Until as stores keep it: whole seconds, rounded
+// up, so that a promise never expires early. Zero means "no promise".
+func BeatSecond(until time.Time) uint32 {
+	s := until.Unix()
+	if until.Nanosecond() > 0 {
+		s++
+	}
+	return uint32(min(max(s, 1), 1<<32-1))
+}
+
+// GoneBy reports whether a promise kept as BeatSecond expired by now.
+func GoneBy(promise uint32, now time.Time) bool {
+	return promise != 0 && int64(promise) < now.Unix()
+}
+
+// Clock maps real time onto a simulated clock that runs Scale times faster
+// from Origin: sim = Origin + Scale x (real - Origin). Load simulations use
+// it to run a night in minutes (see config's simulation section); the zero
+// Clock, or Scale 1, is real time. Every gateway and store of a fleet must
+// share one Clock.
+type Clock struct {
+	Scale  int64
+	Origin time.Time
+}
+
+// Simulated reports whether c runs faster than real time.
+func (c Clock) Simulated() bool { return c.Scale > 1 }
+
+// At returns the simulated time at real time t.
+func (c Clock) At(t time.Time) time.Time {
+	if !c.Simulated() {
+		return t
+	}
+	return c.Origin.Add(time.Duration(c.Scale) * t.Sub(c.Origin))
+}
+
+// Now returns the simulated time now.
+func (c Clock) Now() time.Time { return c.At(time.Now()) }
+
+// Real converts a simulated duration to the real time it takes.
+func (c Clock) Real(d time.Duration) time.Duration {
+	if !c.Simulated() {
+		return d
+	}
+	return d / time.Duration(c.Scale)
 }

@@ -15,10 +15,17 @@ import (
 type Snapshot struct {
 	State
 	// MeasuredPerHour is the release rate observed over the last minute while
-	// people were waiting and release was running, in positions per hour. It
+	// people were waiting and release was running, in people admitted per
+	// hour (positions skipped because their holders left do not count). It
 	// is the configured rate until five seconds of such release are seen, or
 	// again for a moment after the rate changes.
 	MeasuredPerHour float64
+	// LeaveShare estimates the share of the people ahead of anyone waiting
+	// who will have left before the cursor reaches them: the share of
+	// positions the cursor skipped so far, starting from the expected share
+	// (ControllerOptions.ExpectedLeaveShare) until enough people have been
+	// released to measure it.
+	LeaveShare float64
 	// ReleasedLastMinute is how far the cursor moved in the last minute.
 	ReleasedLastMinute int64
 	// Healthy is false when the last tick could not reach the store; State
@@ -26,8 +33,9 @@ type Snapshot struct {
 	Healthy bool
 }
 
-// Wait estimates how long position still waits: the distance to the cursor
-// at the measured release rate. It is zero once position is admitted.
+// Wait estimates how long position still waits: the people ahead who will
+// still be there when the cursor reaches them, at the measured release
+// rate. It is zero once position is admitted.
 func (s *Snapshot) Wait(position int64) time.Duration {
 	left := position - s.Admitted
 	if left <= 0 {
@@ -36,7 +44,7 @@ func (s *Snapshot) Wait(position int64) time.Duration {
 	if s.MeasuredPerHour <= 0 {
 		return MaxWait
 	}
-	w := float64(left) / s.MeasuredPerHour * float64(time.Hour)
+	w := float64(left) * (1 - s.LeaveShare) / s.MeasuredPerHour * float64(time.Hour)
 	if w >= float64(MaxWait) {
 		return MaxWait
 	}
@@ -53,9 +61,19 @@ type ControllerOptions struct {
 	Interval time.Duration
 	// Window over which the release rate is measured. Default one minute.
 	Window time.Duration
+	// ExpectedLeaveShare is the share of waiting people expected to leave
+	// before their turn, in [0, 1): what earlier nights measured. It shapes
+	// the first estimates of the wait, before this queue has released
+	// enough people to measure its own (see Snapshot.LeaveShare).
+	ExpectedLeaveShare float64
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
+
+// leavePrior is how many released positions the expected leave share
+// weighs: after that many the measured share counts as much as the
+// expectation, and it soon dominates.
+const leavePrior = 10_000
 
 // Controller advances a room's cursor on every tick and keeps the latest
 // Snapshot for lock-free reads. Each gateway runs one; because Store.Advance
@@ -65,6 +83,7 @@ type Controller struct {
 	room     string
 	interval time.Duration
 	window   time.Duration
+	leave    float64
 	log      *slog.Logger
 
 	snap atomic.Pointer[Snapshot]
@@ -74,7 +93,11 @@ type Controller struct {
 	failing bool
 
 	maxIssued atomic.Int64 // highest position this gateway handed out
+	failures  atomic.Int64 // ticks that could not reach the store, for metrics
 }
+
+// Failures counts the ticks that could not reach the store.
+func (c *Controller) Failures() int64 { return c.failures.Load() }
 
 // Reseeder is implemented by stores that can come back empty (a Redis
 // restarted without persistence). Reseed recreates room from a state a
@@ -87,6 +110,7 @@ type Reseeder interface {
 type sample struct {
 	at       time.Time // store clock
 	admitted int64
+	skipped  int64
 	issued   int64
 	rate     int64
 	paused   bool
@@ -95,7 +119,7 @@ type sample struct {
 // NewController returns a controller for room with state as its first
 // snapshot (typically what Store.Init returned).
 func NewController(store Store, room string, first State, o ControllerOptions) *Controller {
-	c := &Controller{store: store, room: room, interval: o.Interval, window: o.Window, log: o.Logger}
+	c := &Controller{store: store, room: room, interval: o.Interval, window: o.Window, leave: o.ExpectedLeaveShare, log: o.Logger}
 	if c.interval <= 0 {
 		c.interval = 100 * time.Millisecond
 	}
@@ -151,6 +175,7 @@ func (c *Controller) Tick(ctx context.Context) (*Snapshot, error) {
 		st, err = c.reseed(ctx)
 	}
 	if err != nil {
+		c.failures.Add(1)
 		if !c.failing {
 			c.log.Error("admission store unreachable; admitting nobody new until it is back", "room", c.room, "err", err)
 			c.failing = true
@@ -215,14 +240,15 @@ func (c *Controller) reseed(ctx context.Context) (State, error) {
 // publish records st and stores the snapshot built from it. c.mu is held
 // (or c is not yet shared).
 func (c *Controller) publish(st State) *Snapshot {
-	c.samples = append(c.samples, sample{at: st.Now, admitted: st.Admitted, issued: st.Issued, rate: st.RatePerHour, paused: st.Paused})
+	c.samples = append(c.samples, sample{at: st.Now, admitted: st.Admitted, skipped: st.Skipped, issued: st.Issued, rate: st.RatePerHour, paused: st.Paused})
 	cut := 0
 	for cut < len(c.samples)-1 && st.Now.Sub(c.samples[cut].at) > c.window {
 		cut++
 	}
 	c.samples = append(c.samples[:0], c.samples[cut:]...)
 
-	s := &Snapshot{State: st, Healthy: true, MeasuredPerHour: float64(st.RatePerHour)}
+	s := &Snapshot{State: st, Healthy: true, MeasuredPerHour: float64(st.RatePerHour),
+		LeaveShare: (c.leave*leavePrior + float64(st.Skipped)) / float64(leavePrior+st.Admitted)}
 	s.ReleasedLastMinute = st.Admitted - c.samples[0].admitted
 	// Measure only intervals in which release ran at the current rate with
 	// people waiting: an empty queue or a pause says nothing about speed.
@@ -236,7 +262,7 @@ func (c *Controller) publish(st State) *Snapshot {
 		if a.paused || b.paused || b.admitted >= b.issued || a.rate != b.rate {
 			continue
 		}
-		moved += b.admitted - a.admitted
+		moved += (b.admitted - b.skipped) - (a.admitted - a.skipped)
 		span += b.at.Sub(a.at)
 	}
 	if span >= 5*time.Second {

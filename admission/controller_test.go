@@ -208,3 +208,45 @@ func TestController_ReseedRollback(t *testing.T) {
 		t.Fatalf("reseeded with %+v, want issued past 100 and the cursor at 20", ls.reseeded)
 	}
 }
+
+// With people leaving, the wait counts only those ahead expected to still
+// be there, at the rate present people are released: every other person
+// ahead left, so release passes over two positions per person admitted.
+func TestController_LeaveShare(t *testing.T) {
+	f := newFixture(t, 3600, 200)
+	beats := make([]admission.Beat, 0, 100)
+	for pos := int64(2); pos <= 200; pos += 2 {
+		beats = append(beats, admission.Beat{Position: pos, Until: f.now.Add(-time.Second)})
+	}
+	if err := f.store.Beat(context.Background(), "r", beats); err != nil {
+		t.Fatal(err)
+	}
+	s := f.run(t, 30*time.Second)
+	if s.Admitted < 59 || s.Admitted > 60 || s.Skipped != s.Admitted/2 {
+		t.Fatalf("after 30 s at 1/s: cursor %d, skipped %d; want ~60 and half", s.Admitted, s.Skipped)
+	}
+	if s.MeasuredPerHour < 3500 || s.MeasuredPerHour > 3700 {
+		t.Fatalf("measured %v people/h, want ~3600 (skipped positions are not people released)", s.MeasuredPerHour)
+	}
+	// 30 skipped of 60 passed, weighed against an expected share of 0
+	// over 10,000 positions: the estimate has barely moved yet.
+	if want := 30.0 / 10_060; s.LeaveShare < want*0.9 || s.LeaveShare > want*1.1 {
+		t.Fatalf("leave share %v, want %v", s.LeaveShare, want)
+	}
+	s.LeaveShare = 0.5
+	if got := s.Wait(s.Admitted + 100); got < 49*time.Second || got > 51*time.Second {
+		t.Fatalf("wait of 100 positions back with half leaving = %v, want ~50 s", got)
+	}
+}
+
+// The expected share shapes the first estimates, before any release.
+func TestController_ExpectedLeaveShare(t *testing.T) {
+	ctl := admission.NewController(inmem.New(), "r", admission.State{RatePerHour: 3600}, admission.ControllerOptions{ExpectedLeaveShare: 0.1})
+	s := ctl.Snapshot()
+	if s.LeaveShare != 0.1 {
+		t.Fatalf("leave share before any release = %v, want the expected 0.1", s.LeaveShare)
+	}
+	if got := s.Wait(100); got != 90*time.Second {
+		t.Fatalf("wait of position 100 = %v, want 90 s (10%% of those ahead expected to leave)", got)
+	}
+}

@@ -236,6 +236,8 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("rate after SetRate = %d, want 1234", got)
 		}
 	})
+
+	t.Run("Presence", func(t *testing.T) { runPresence(t, newStore) })
 }
 
 // checkRelease accepts a release within 5% (and one person) of perSecond x

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ var (
 	_ admission.People        = (*Store)(nil)
 	_ admission.Verifications = (*Store)(nil)
 	_ admission.Sessions      = (*Store)(nil)
+	_ admission.Presence      = (*Store)(nil)
 )
 
 // Store keeps rooms in memory behind one mutex; every operation but
@@ -35,6 +37,7 @@ type Store struct {
 
 type room struct {
 	issued, admitted, credit int64
+	skipped                  int64
 	rate                     int64
 	paused                   bool
 	epoch                    string
@@ -42,6 +45,9 @@ type room struct {
 	window                   admission.Window
 	draw                     admission.Draw // Seed is kept secret by state until Drawn
 	people                   map[string]*holder
+	// beats[p] is the promise of position p (admission.BeatSecond), 0 for
+	// none; positions beyond its end have none.
+	beats []uint32
 }
 
 // holder is the record of a person's place (Claim).
@@ -255,7 +261,32 @@ func (r *room) release(now time.Time) {
 	if r.paused {
 		return
 	}
-	r.admitted, r.credit = admission.Release(r.admitted, r.issued, r.credit, r.rate, to.Sub(from))
+	var skipped int64
+	r.admitted, r.credit, skipped = admission.ReleaseLive(r.admitted, r.issued, r.credit, r.rate, to.Sub(from), func(p int64) bool {
+		return p < int64(len(r.beats)) && admission.GoneBy(r.beats[p], now)
+	})
+	r.skipped += skipped
+}
+
+// Beat is admission.Presence'. Promises for positions already admitted
+// are dropped; they no longer matter.
+func (s *Store) Beat(_ context.Context, name string, beats []admission.Beat) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.room(name)
+	if err != nil {
+		return err
+	}
+	for _, b := range beats {
+		if b.Position <= r.admitted || b.Position > r.issued {
+			continue
+		}
+		if n := b.Position + 1; n > int64(len(r.beats)) {
+			r.beats = slices.Grow(r.beats, int(n)-len(r.beats))[:n]
+		}
+		r.beats[b.Position] = admission.BeatSecond(b.Until)
+	}
+	return nil
 }
 
 func (r *room) state(now time.Time) admission.State {
@@ -264,7 +295,7 @@ func (r *room) state(now time.Time) admission.State {
 		d.Seed = ""
 	}
 	return admission.State{
-		Issued: r.issued, Admitted: r.admitted, RatePerHour: r.rate, Paused: r.paused, Epoch: r.epoch, Now: now,
+		Issued: r.issued, Admitted: r.admitted, Skipped: r.skipped, RatePerHour: r.rate, Paused: r.paused, Epoch: r.epoch, Now: now,
 		Window: r.window, Draw: d,
 	}
 }

@@ -1,7 +1,10 @@
--- Shared functions, loaded in front of every script of this package.
+-- Shared functions, loaded in front of every script of this package, after
+-- a line the Go side writes: local SCALE, ORIGIN = <scale>, <origin in
+-- microseconds>, the store's admission.Clock (1, 0 for real time).
 --
 -- A room is one hash: issued, admitted, credit, rate, paused ('0' or '1'),
--- epoch, and last (store time of the previous release, in microseconds);
+-- epoch, last (store time of the previous release, in microseconds) and
+-- skipped (positions passed over because their holders left);
 -- rooms made by InitWindow add opens and closes (store time in
 -- microseconds, 0: none), prequeued, drawn ('0' or '1'), commitment and
 -- seed. A room without the window fields (made by Init, or before they
@@ -23,16 +26,21 @@ local function int(x)
   return string.format('%d', x)
 end
 
--- now is the store's clock in microseconds: every gateway shares it.
+-- now is the store's clock in microseconds: every gateway shares it. A
+-- simulated clock runs SCALE times faster from ORIGIN.
 local function now()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if SCALE ~= 1 then
+    us = ORIGIN + (us - ORIGIN) * SCALE
+  end
+  return us
 end
 
 -- load returns the room in key, or nil if it was never initialized.
 local function load(key)
   local f = redis.call('HMGET', key, 'issued', 'admitted', 'credit', 'rate', 'paused', 'epoch', 'last',
-    'opens', 'closes', 'prequeued', 'drawn', 'commitment', 'seed')
+    'opens', 'closes', 'prequeued', 'drawn', 'commitment', 'seed', 'skipped')
   if not f[4] then
     return nil
   end
@@ -40,7 +48,7 @@ local function load(key)
     issued = tonumber(f[1]), admitted = tonumber(f[2]), credit = tonumber(f[3]),
     rate = tonumber(f[4]), paused = f[5] == '1', epoch = f[6], last = tonumber(f[7]),
     opens = tonumber(f[8]) or 0, closes = tonumber(f[9]) or 0, prequeued = tonumber(f[10]) or 0,
-    drawn = f[11] == '1', commitment = f[12] or '', seed = f[13] or '',
+    drawn = f[11] == '1', commitment = f[12] or '', seed = f[13] or '', skipped = tonumber(f[14]) or 0,
   }
 end
 
@@ -49,7 +57,7 @@ local function create(key, r)
   redis.call('HSET', key, 'issued', int(r.issued), 'admitted', int(r.admitted), 'credit', int(r.credit),
     'rate', int(r.rate), 'paused', r.paused and '1' or '0', 'epoch', r.epoch, 'last', int(r.last),
     'opens', int(r.opens), 'closes', int(r.closes), 'prequeued', int(r.prequeued),
-    'drawn', r.drawn and '1' or '0', 'commitment', r.commitment, 'seed', r.seed)
+    'drawn', r.drawn and '1' or '0', 'commitment', r.commitment, 'seed', r.seed, 'skipped', int(r.skipped or 0))
 end
 
 -- closed reports whether r's window has closed at t.
@@ -66,6 +74,47 @@ local function freeze(key, r, t)
     r.issued = math.max(r.issued, r.prequeued)
     redis.call('HSET', key, 'drawn', '1', 'issued', int(r.issued))
   end
+end
+
+-- release_live moves r.admitted over people positions, passing over those
+-- whose holders left (admission.ReleaseLive): their promise to poll again,
+-- a big-endian u32 of whole seconds per position in <room>:hb
+-- (admission.BeatSecond; BITFIELD u32 #position), expired before t. It
+-- stops after MAX_SKIP skips and returns the people it did not release.
+local MAX_SKIP = 16384 -- admission.MaxSkipPerAdvance
+local function release_live(key, r, people, t)
+  local sec = math.floor(t / 1000000)
+  local hb = key .. ':hb'
+  local skipped = 0
+  while people > 0 and r.admitted < r.issued do
+    local n = math.min(256, r.issued - r.admitted)
+    local from = r.admitted + 1
+    local s = redis.call('GETRANGE', hb, from * 4, (from + n) * 4 - 1)
+    if #s == 0 then
+      -- No promise recorded this far: everyone is present.
+      local k = math.min(people, r.issued - r.admitted)
+      r.admitted, people = r.admitted + k, people - k
+      break
+    end
+    for i = 0, math.floor(#s / 4) - 1 do
+      if people == 0 then
+        break
+      end
+      local b1, b2, b3, b4 = string.byte(s, i * 4 + 1, i * 4 + 4)
+      local promise = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+      if promise ~= 0 and promise < sec then
+        if skipped == MAX_SKIP then
+          return people
+        end
+        skipped = skipped + 1
+        r.skipped = r.skipped + 1
+      else
+        people = people - 1
+      end
+      r.admitted = r.admitted + 1
+    end
+  end
+  return people
 end
 
 -- settle freezes the pre-queue if due, releases what is due from r.last to
@@ -90,18 +139,21 @@ local function settle(key, r, t)
     -- credit / MICROS_PER_HOUR is at least 2.8e-10 away from the next
     -- integer and exact to about 3e-11 here, so floor is the integer quotient.
     local people = math.floor(credit / MICROS_PER_HOUR)
-    r.admitted = r.admitted + people
     r.credit = credit - people * MICROS_PER_HOUR
+    people = release_live(key, r, people, t)
     if r.admitted >= r.issued then
       r.admitted, r.credit = r.issued, 0
+    else
+      r.credit = r.credit + people * MICROS_PER_HOUR
     end
   end
-  redis.call('HSET', key, 'admitted', int(r.admitted), 'credit', int(r.credit), 'last', int(r.last))
+  redis.call('HSET', key, 'admitted', int(r.admitted), 'credit', int(r.credit), 'last', int(r.last),
+    'skipped', int(r.skipped))
 end
 
 -- reply is the state decoded by parseState in Go. The seed stays secret
 -- until the draw.
 local function reply(r, t)
   return {r.issued, r.admitted, r.rate, r.paused and 1 or 0, r.epoch, t,
-    r.opens, r.closes, r.prequeued, r.drawn and 1 or 0, r.commitment, r.drawn and r.seed or ''}
+    r.opens, r.closes, r.prequeued, r.drawn and 1 or 0, r.commitment, r.drawn and r.seed or '', r.skipped}
 end

@@ -38,7 +38,7 @@ func (s *Store) InitWindow(ctx context.Context, room string, set admission.Setti
 	if !admission.ValidRate(set.RatePerHour) {
 		return admission.State{}, fmt.Errorf("redis init window %q: %w", room, admission.ErrInvalidRate)
 	}
-	return s.state(ctx, "init window", room, initScript, set.RatePerHour, flag(set.Paused), newEpoch(),
+	return s.state(ctx, "init window", room, s.sc.init, set.RatePerHour, flag(set.Paused), newEpoch(),
 		micros(w.Opens), micros(w.Closes), commitment, seed)
 }
 
@@ -53,7 +53,7 @@ func (s *Store) Claim(ctx context.Context, room string, c admission.Claim) (admi
 		block = DefaultBlock
 	}
 	keys := []string{s.roomKey(room), s.roomKey(room) + ":id:" + c.Identity}
-	v, err := claimScript.Run(ctx, s.client, keys, c.Device, block.Microseconds()).Int64Slice()
+	v, err := s.sc.claim.Run(ctx, s.client, keys, c.Device, block.Microseconds()).Int64Slice()
 	if err != nil {
 		return admission.Place{}, translate("claim", room, err)
 	}

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ var (
 	_ admission.Verifications = (*Store)(nil)
 	_ admission.Sessions      = (*Store)(nil)
 	_ admission.Reseeder      = (*Store)(nil)
+	_ admission.Presence      = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value of every field but Addrs means
@@ -70,6 +72,9 @@ type Options struct {
 	// PoolSize is the connections per Redis node; 0 means go-redis's default,
 	// 10 per GOMAXPROCS.
 	PoolSize int
+	// Clock is the store's clock; the zero value is real time. A simulated
+	// clock (load tests) must be the same on every gateway of a fleet.
+	Clock admission.Clock
 	// Logger receives go-redis's own messages. go-redis has one process-wide
 	// logger, so the last Store made with a Logger sets it; nil leaves it.
 	Logger *slog.Logger
@@ -79,6 +84,7 @@ type Options struct {
 type Store struct {
 	client redis.UniversalClient
 	prefix string
+	sc     scripts
 }
 
 // New returns a Store for o. It does not connect: Redis need not be up until
@@ -115,7 +121,7 @@ func New(o Options) (*Store, error) {
 		MaxRetries:            -1, // go-redis: -1 means none; 0 means 3
 		DialerRetries:         1,
 	})
-	return &Store{client: client, prefix: prefix}, nil
+	return &Store{client: client, prefix: prefix, sc: newScripts(o.Clock)}, nil
 }
 
 // slogAdapter sends go-redis's own messages (dial failures, pool notes)
@@ -126,22 +132,35 @@ func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
 
-// The scripts, each preceded by the shared functions of lib.lua.
-var (
-	initScript    = script("init.lua")
-	joinScript    = script("join.lua")
-	advanceScript = script("advance.lua")
-	stateScript   = script("state.lua")
-	changeScript  = script("change.lua")
-	reseedScript  = script("reseed.lua")
-	claimScript   = script("claim.lua")
-	endScript     = script("end.lua")
-)
+// scripts are the scripts that read the store's clock, built for its Clock.
+type scripts struct {
+	init, join, advance, state, change, reseed, claim *redis.Script
+}
+
+func newScripts(c admission.Clock) scripts {
+	return scripts{
+		init:    scriptAt("init.lua", c),
+		join:    scriptAt("join.lua", c),
+		advance: scriptAt("advance.lua", c),
+		state:   scriptAt("state.lua", c),
+		change:  scriptAt("change.lua", c),
+		reseed:  scriptAt("reseed.lua", c),
+		claim:   scriptAt("claim.lua", c),
+	}
+}
+
+// endScript needs no clock: its times come from the gateway.
+var endScript = script("end.lua")
 
 //go:embed *.lua
 var luaFiles embed.FS
 
-func script(name string) *redis.Script {
+// script is a script on real time.
+func script(name string) *redis.Script { return scriptAt(name, admission.Clock{}) }
+
+// scriptAt is the script in name preceded by c as lib.lua expects it and
+// by lib.lua.
+func scriptAt(name string, c admission.Clock) *redis.Script {
 	lib, err := luaFiles.ReadFile("lib.lua")
 	if err != nil {
 		panic(err)
@@ -150,14 +169,18 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(string(lib) + "\n" + string(src))
+	clock := "local SCALE, ORIGIN = 1, 0\n"
+	if c.Simulated() {
+		clock = fmt.Sprintf("local SCALE, ORIGIN = %d, %d\n", c.Scale, c.Origin.UnixMicro())
+	}
+	return redis.NewScript(clock + string(lib) + "\n" + string(src))
 }
 
 func (s *Store) Init(ctx context.Context, room string, set admission.Settings) (admission.State, error) {
 	if !admission.ValidRate(set.RatePerHour) {
 		return admission.State{}, fmt.Errorf("redis init %q: %w", room, admission.ErrInvalidRate)
 	}
-	return s.state(ctx, "init", room, initScript, set.RatePerHour, flag(set.Paused), newEpoch(), 0, 0, "", "")
+	return s.state(ctx, "init", room, s.sc.init, set.RatePerHour, flag(set.Paused), newEpoch(), 0, 0, "", "")
 }
 
 // Join is admission.Store's. In a room with a window it fails with
@@ -166,7 +189,7 @@ func (s *Store) Init(ctx context.Context, room string, set admission.Settings) (
 // (people claim places there with Claim); at or after the opening it
 // freezes the pre-queue first, like Advance.
 func (s *Store) Join(ctx context.Context, room string) (int64, error) {
-	pos, err := joinScript.Run(ctx, s.client, s.keys(room)).Int64()
+	pos, err := s.sc.join.Run(ctx, s.client, s.keys(room)).Int64()
 	if err != nil {
 		return 0, translate("join", room, err)
 	}
@@ -174,22 +197,22 @@ func (s *Store) Join(ctx context.Context, room string) (int64, error) {
 }
 
 func (s *Store) Advance(ctx context.Context, room string) (admission.State, error) {
-	return s.state(ctx, "advance", room, advanceScript)
+	return s.state(ctx, "advance", room, s.sc.advance)
 }
 
 func (s *Store) State(ctx context.Context, room string) (admission.State, error) {
-	return s.state(ctx, "state", room, stateScript)
+	return s.state(ctx, "state", room, s.sc.state)
 }
 
 func (s *Store) SetRate(ctx context.Context, room string, perHour int64) (admission.State, error) {
 	if !admission.ValidRate(perHour) {
 		return admission.State{}, fmt.Errorf("redis set rate of %q to %d: %w", room, perHour, admission.ErrInvalidRate)
 	}
-	return s.state(ctx, "set rate", room, changeScript, "rate", perHour)
+	return s.state(ctx, "set rate", room, s.sc.change, "rate", perHour)
 }
 
 func (s *Store) SetPaused(ctx context.Context, room string, paused bool) (admission.State, error) {
-	return s.state(ctx, "set paused", room, changeScript, "paused", flag(paused))
+	return s.state(ctx, "set paused", room, s.sc.change, "paused", flag(paused))
 }
 
 // Reseed restores room after Redis lost it, from st as a gateway last saw it
@@ -220,12 +243,33 @@ func (s *Store) Reseed(ctx context.Context, room string, st admission.State) (ad
 		return admission.State{}, fmt.Errorf("redis reseed %q: invalid state (epoch %q, issued %d, admitted %d, pre-queued %d)",
 			room, st.Epoch, st.Issued, st.Admitted, st.Draw.PreQueued)
 	}
-	return s.state(ctx, "reseed", room, reseedScript, st.Issued, st.Admitted, st.RatePerHour, flag(st.Paused), st.Epoch,
+	return s.state(ctx, "reseed", room, s.sc.reseed, st.Issued, st.Admitted, st.RatePerHour, flag(st.Paused), st.Epoch,
 		micros(st.Window.Opens), micros(st.Window.Closes), st.Draw.PreQueued, flag(st.Draw.Drawn), st.Draw.Commitment, st.Draw.Seed)
 }
 
 // Close closes the connections to Redis; later calls fail with ErrUnavailable.
 func (s *Store) Close() error { return s.client.Close() }
+
+// Beat is admission.Presence': one BITFIELD of u32 promises at
+// <room>:hb, in the room's Cluster slot. It does not check that the room
+// exists: a promise for a room that is gone is never read.
+func (s *Store) Beat(ctx context.Context, room string, beats []admission.Beat) error {
+	if len(beats) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2+4*len(beats))
+	args = append(args, "BITFIELD", s.roomKey(room)+":hb")
+	for _, b := range beats {
+		if b.Position <= 0 {
+			continue
+		}
+		args = append(args, "SET", "u32", "#"+strconv.FormatInt(b.Position, 10), admission.BeatSecond(b.Until))
+	}
+	if err := s.client.Do(ctx, args...).Err(); err != nil {
+		return translate("beat", room, err)
+	}
+	return nil
+}
 
 func (s *Store) keys(room string) []string { return []string{s.roomKey(room)} }
 
@@ -246,13 +290,13 @@ func (s *Store) state(ctx context.Context, op, room string, sc *redis.Script, ar
 
 // parseState decodes lib.lua's reply: issued, admitted, rate, paused (0 or
 // 1), epoch, TIME in microseconds, opens and closes (microseconds, 0: none),
-// prequeued, drawn (0 or 1), commitment and seed ("" until drawn).
+// prequeued, drawn (0 or 1), commitment, seed ("" until drawn) and skipped.
 func parseState(v []any) (admission.State, error) {
-	if len(v) != 12 {
+	if len(v) != 13 {
 		return admission.State{}, fmt.Errorf("unexpected reply %v", v)
 	}
-	var n [12]int64
-	var str [12]string
+	var n [13]int64
+	var str [13]string
 	for i, x := range v {
 		var ok bool
 		switch i {
@@ -266,7 +310,7 @@ func parseState(v []any) (admission.State, error) {
 		}
 	}
 	return admission.State{
-		Issued: n[0], Admitted: n[1], RatePerHour: n[2], Paused: n[3] == 1,
+		Issued: n[0], Admitted: n[1], Skipped: n[12], RatePerHour: n[2], Paused: n[3] == 1,
 		Epoch: str[4], Now: time.UnixMicro(n[5]),
 		Window: admission.Window{Opens: fromMicros(n[6]), Closes: fromMicros(n[7])},
 		Draw:   admission.Draw{PreQueued: n[8], Drawn: n[9] == 1, Commitment: str[10], Seed: str[11]},

@@ -10,7 +10,7 @@ if not r then
   r = {issued = issued, admitted = math.min(admitted, issued), credit = 0,
     rate = tonumber(ARGV[3]), paused = ARGV[4] == '1', epoch = ARGV[5], last = t,
     opens = tonumber(ARGV[6]), closes = tonumber(ARGV[7]), prequeued = prequeued, drawn = ARGV[9] == '1',
-    commitment = ARGV[10], seed = ARGV[11]}
+    commitment = ARGV[10], seed = ARGV[11], skipped = 0}
   if r.drawn then
     r.issued = math.max(r.issued, r.prequeued)
   end
