@@ -2,8 +2,14 @@
 // vaccination booking system behind the gateway: a form to pick a date and a
 // medical institution, a confirmation page, and a JSON list of the places
 // left per date. Every page shows what the request carried from the gateway
-// (X-Forwarded-For, and whether a wr_admission cookie was present), so a demo
-// makes the admission flow visible.
+// (X-Forwarded-For, whether a wr_admission cookie was present, and the
+// admission it verified), so a demo makes the admission flow visible.
+//
+// With Options.Verifier set, the site checks every request's admission token
+// itself (package admissionverify), as a real backend should: a request
+// that reaches it around the gateway, or with a forged, expired or copied
+// token, is refused with 401 or 403 and a JSON error. Only the static files
+// pass unchecked, as they pass the gateway.
 //
 // Routes:
 //
@@ -29,15 +35,17 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/waitroom/waitroom/admissionverify"
 )
 
 // CompleteHeader is the response header a successful booking carries, so
 // the gateway can end the person's admission early.
-const CompleteHeader = "X-Waitroom-Complete"
+const CompleteHeader = admissionverify.CompleteHeader
 
 // AdmissionCookie is the cookie the gateway sets on admitted people. The
-// demo only reports whether it is present, never its value.
-const AdmissionCookie = "wr_admission"
+// pages report whether it is present, never its value.
+const AdmissionCookie = admissionverify.AdmissionCookie
 
 // Options configures Handler. The zero value is ready to use.
 type Options struct {
@@ -50,6 +58,10 @@ type Options struct {
 	// SlotsPerDay is the number of places on each date. 0 or less means 1,000,000,
 	// enough that a load test at 2 M/hour does not run out within an hour.
 	SlotsPerDay int
+	// Verifier checks the admission token of every request but the static
+	// files. nil checks nothing: the site then trusts that only the gateway
+	// can reach it.
+	Verifier *admissionverify.Verifier
 }
 
 //go:embed templates static
@@ -64,6 +76,7 @@ var (
 			return t.Format("1월 2일") + " (" + string([]rune("일월화수목금토")[t.Weekday()]) + ")"
 		},
 		"dayEn": func(t time.Time) string { return t.Format("Mon 2 Jan") },
+		"clock": func(t time.Time) string { return t.In(kst).Format("15:04:05 KST") },
 	}
 	layout    = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html"))
 	formPage  = mustPage("form.html")
@@ -128,11 +141,22 @@ func Handler(o Options) fasthttp.RequestHandler {
 		"/static/style.css": style,
 		"/favicon.ico":      favicon,
 	}
-	return s.serve
+	admitted := s.serve
+	if o.Verifier != nil {
+		admitted = o.Verifier.FastHTTP(s.serve)
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+		// The gateway's default paths.bypass: these pass it unadmitted.
+		if p := ctx.Path(); bytes.HasPrefix(p, []byte("/static/")) || string(p) == "/favicon.ico" {
+			s.serve(ctx)
+			return
+		}
+		admitted(ctx)
+	}
 }
 
 func (s *site) serve(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 	err := s.route(ctx)
 	if err == nil {
 		return
@@ -214,7 +238,7 @@ func (s *site) book(ctx *fasthttp.RequestCtx) error {
 	if err := s.render(ctx, donePage, "예약이 완료되었습니다", "Your booking is confirmed", b); err != nil {
 		return err
 	}
-	ctx.Response.Header.Set(CompleteHeader, "1")
+	admissionverify.CompleteFast(ctx)
 	s.log.Info("demo: booked", "number", b.Number, "date", b.Date.Format(time.DateOnly),
 		"institution", b.Institution.ID, "admission_cookie", hasAdmission(ctx))
 	return nil
@@ -224,6 +248,15 @@ func (s *site) book(ctx *fasthttp.RequestCtx) error {
 type seen struct {
 	ForwardedFor string
 	Admission    bool
+	Verified     *admissionverify.Person // nil when Options.Verifier is
+}
+
+func seenIn(ctx *fasthttp.RequestCtx, xff []byte) seen {
+	sn := seen{ForwardedFor: string(xff), Admission: hasAdmission(ctx)}
+	if p, ok := admissionverify.FromContext(ctx); ok {
+		sn.Verified = &p
+	}
+	return sn
 }
 
 func hasAdmission(ctx *fasthttp.RequestCtx) bool {
@@ -246,7 +279,7 @@ func (s *site) render(ctx *fasthttp.RequestCtx, page *template.Template, title, 
 		Title, TitleEn string
 		Seen           seen
 		Data           any
-	}{title, titleEn, seen{string(xff), hasAdmission(ctx)}, data}); err != nil {
+	}{title, titleEn, seenIn(ctx, xff), data}); err != nil {
 		return err
 	}
 	ctx.Response.Header.Set("Cache-Control", "no-store")

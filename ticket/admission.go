@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -22,6 +23,18 @@ type EdKey struct {
 	// ID is the key id ("kid"): 1 to 64 bytes of [A-Za-z0-9._-].
 	ID      string
 	Private ed25519.PrivateKey
+	// SignFrom is when the key may start signing; zero means at once. Until
+	// then it is only published and verifies, so that backends learn it
+	// before the first token it signs reaches them (key rotation).
+	SignFrom time.Time
+}
+
+// EdPublicKey is an admission token verification key, as a JWKS publishes
+// it: what a backend holds.
+type EdPublicKey struct {
+	// ID is the key id ("kid"), as in EdKey.
+	ID     string
+	Public ed25519.PublicKey
 }
 
 // AdmissionOptions configures AdmissionKeys.
@@ -33,7 +46,16 @@ type AdmissionOptions struct {
 	// TTL is how long a token stays valid after Issue, in whole seconds.
 	// Default DefaultAdmissionTTL.
 	TTL time.Duration
+	// Leeway is the clock difference tolerated around iat, nbf and exp when
+	// verifying, in whole seconds, at most MaxAdmissionLeeway. The gateway
+	// checks tokens it signed itself on the same clock and uses 0; a backend
+	// on another machine allows a few seconds.
+	Leeway time.Duration
 }
+
+// MaxAdmissionLeeway is the largest AdmissionOptions.Leeway: more would
+// stretch a session noticeably past its exp.
+const MaxAdmissionLeeway = 5 * time.Minute
 
 // Admission is the content of an admission token.
 type Admission struct {
@@ -56,19 +78,31 @@ type admissionClaims struct {
 	Method   string `json:"method,omitempty"`
 }
 
+// ErrNoSigner means Issue found no key that may sign at the given time: all
+// of them have a SignFrom still to come, or the keys only verify
+// (NewAdmissionVerifier).
+var ErrNoSigner = errors.New("ticket: no admission key may sign")
+
 // AdmissionKeys issues and verifies admission tokens: EdDSA (Ed25519) JWTs
-// whose header names the key ("kid"). It signs with the first key, verifies
-// with any, and publishes all of them as a JWKS. It keeps a bounded cache of
-// verified tokens for Check. Safe for concurrent use.
+// whose header names the key ("kid"). It signs with the first key whose
+// SignFrom has passed, verifies with any, and publishes all of them as a
+// JWKS. It keeps a bounded cache of verified tokens for Check and
+// CheckClaims. Safe for concurrent use.
 type AdmissionKeys struct {
-	signer   ed25519.PrivateKey
-	signerID string
+	signers  []signer // in the order given: the first that may sign does
 	public   map[string]ed25519.PublicKey
 	issuer   string
 	audience string
 	ttl      time.Duration
+	leeway   int64 // seconds
 	jwks     []byte
 	cache    verifiedCache
+}
+
+type signer struct {
+	id   string
+	key  ed25519.PrivateKey
+	from time.Time
 }
 
 type jwk struct {
@@ -80,11 +114,33 @@ type jwk struct {
 	Alg string `json:"alg"`
 }
 
-// NewAdmissionKeys returns keys that sign with keys[0] and verify tokens
-// signed with any of keys. It fails on no key, an invalid or duplicate key
-// id, a private key of the wrong size, an empty Issuer or Audience, or a TTL
-// that is negative or under a second.
+// NewAdmissionKeys returns keys that sign with the first of keys whose
+// SignFrom has passed and verify tokens signed with any of keys. It fails on
+// no key, an invalid or duplicate key id, a private key of the wrong size,
+// an empty Issuer or Audience, a TTL that is negative or under a second, or
+// a Leeway that is negative, over MaxAdmissionLeeway or not whole seconds.
 func NewAdmissionKeys(keys []EdKey, o AdmissionOptions) (*AdmissionKeys, error) {
+	pubs := make([]EdPublicKey, 0, len(keys))
+	signers := make([]signer, 0, len(keys))
+	for _, key := range keys {
+		if len(key.Private) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("ticket: admission key %q: not an Ed25519 private key", key.ID)
+		}
+		pubs = append(pubs, EdPublicKey{ID: key.ID, Public: key.Private.Public().(ed25519.PublicKey)})
+		signers = append(signers, signer{id: key.ID, key: bytes.Clone(key.Private), from: key.SignFrom})
+	}
+	k, err := NewAdmissionVerifier(pubs, o)
+	if err != nil {
+		return nil, err
+	}
+	k.signers = signers
+	return k, nil
+}
+
+// NewAdmissionVerifier returns keys that only verify, with public keys such
+// as a JWKS publishes: what a backend holds. Issue fails with ErrNoSigner;
+// o.TTL is checked but not used. It fails like NewAdmissionKeys.
+func NewAdmissionVerifier(keys []EdPublicKey, o AdmissionOptions) (*AdmissionKeys, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("ticket: no admission key")
 	}
@@ -97,13 +153,16 @@ func NewAdmissionKeys(keys []EdKey, o AdmissionOptions) (*AdmissionKeys, error) 
 	if o.TTL < time.Second {
 		return nil, fmt.Errorf("ticket: admission ttl %v is under a second", o.TTL)
 	}
+	// Whole seconds keep the cache's unix-second comparisons exact.
+	if o.Leeway < 0 || o.Leeway > MaxAdmissionLeeway || o.Leeway%time.Second != 0 {
+		return nil, fmt.Errorf("ticket: admission leeway %v must be whole seconds from 0 to %v", o.Leeway, MaxAdmissionLeeway)
+	}
 	k := &AdmissionKeys{
-		signer:   bytes.Clone(keys[0].Private),
-		signerID: keys[0].ID,
 		public:   make(map[string]ed25519.PublicKey, len(keys)),
 		issuer:   o.Issuer,
 		audience: o.Audience,
 		ttl:      o.TTL,
+		leeway:   int64(o.Leeway / time.Second),
 	}
 	set := struct {
 		Keys []jwk `json:"keys"`
@@ -115,10 +174,10 @@ func NewAdmissionKeys(keys []EdKey, o AdmissionOptions) (*AdmissionKeys, error) 
 		if _, dup := k.public[key.ID]; dup {
 			return nil, fmt.Errorf("ticket: duplicate admission key id %q", key.ID)
 		}
-		if len(key.Private) != ed25519.PrivateKeySize {
-			return nil, fmt.Errorf("ticket: admission key %q: not an Ed25519 private key", key.ID)
+		if len(key.Public) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("ticket: admission key %q: not an Ed25519 public key", key.ID)
 		}
-		pub := bytes.Clone(key.Private.Public().(ed25519.PublicKey))
+		pub := bytes.Clone(key.Public)
 		k.public[key.ID] = pub
 		set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(pub), Kid: key.ID, Use: "sig", Alg: "EdDSA"})
 	}
@@ -135,11 +194,16 @@ func NewAdmissionKeys(keys []EdKey, o AdmissionOptions) (*AdmissionKeys, error) 
 // for /.well-known/jwks.json. The caller may modify the returned slice.
 func (k *AdmissionKeys) JWKS() []byte { return bytes.Clone(k.jwks) }
 
-// Issue signs a token for a with the first key. It sets a.ID to a random id,
-// a.IssuedAt to now and a.Expiry to now + TTL (both in whole seconds, as in
-// the token) and returns the token and the claims it holds. An empty Subject,
-// Device or Room fails with ErrClaims.
+// Issue signs a token for a with the first key whose SignFrom is not after
+// now. It sets a.ID to a random id, a.IssuedAt to now and a.Expiry to now +
+// TTL (both in whole seconds, as in the token) and returns the token and the
+// claims it holds. An empty Subject, Device or Room fails with ErrClaims, no
+// key that may sign at now with ErrNoSigner.
 func (k *AdmissionKeys) Issue(a Admission, now time.Time) (token string, claims Admission, err error) {
+	i := slices.IndexFunc(k.signers, func(s signer) bool { return !s.from.After(now) })
+	if i < 0 {
+		return "", Admission{}, fmt.Errorf("%w at %s", ErrNoSigner, now.UTC().Format(time.RFC3339))
+	}
 	if a.Subject == "" || a.Device == "" || a.Room == "" {
 		return "", Admission{}, fmt.Errorf("%w: subject, device and room are required", ErrClaims)
 	}
@@ -164,8 +228,8 @@ func (k *AdmissionKeys) Issue(a Admission, now time.Time) (token string, claims 
 		Position: a.Position,
 		Method:   a.Method,
 	})
-	t.Header["kid"] = k.signerID
-	token, err = t.SignedString(k.signer)
+	t.Header["kid"] = k.signers[i].id
+	token, err = t.SignedString(k.signers[i].key)
 	if err != nil {
 		return "", Admission{}, fmt.Errorf("ticket: sign admission: %w", err)
 	}
@@ -173,16 +237,23 @@ func (k *AdmissionKeys) Issue(a Admission, now time.Time) (token string, claims 
 }
 
 // Verify fully parses and verifies token: size, algorithm EdDSA, a known
-// "kid", signature, issuer, audience, exp > now (required, no leeway),
-// iat <= now, nbf <= now if present, sub, dev and room present, jti a
-// session id (16 bytes in base64url), and the device binding. Errors:
-// ErrTooLarge, ErrMalformed, ErrAlgorithm, ErrKey, ErrSignature, ErrExpired,
-// ErrClaims, ErrDevice, wrapping golang-jwt's error where there is one. Verify does not use or fill the cache.
+// "kid", signature, issuer, audience, exp > now (required), iat <= now,
+// nbf <= now if present (the times with the Leeway), sub, dev and room
+// present, jti a session id (16 bytes in base64url), and the device binding.
+// Errors: ErrTooLarge, ErrMalformed, ErrAlgorithm, ErrKey, ErrSignature,
+// ErrExpired, ErrClaims, ErrDevice, wrapping golang-jwt's error where there
+// is one (a missing claim wraps jwt.ErrTokenRequiredClaimMissing, a wrong
+// audience jwt.ErrTokenInvalidAudience, and so on). Verify does not use or
+// fill the cache.
 func (k *AdmissionKeys) Verify(token, deviceID []byte, now time.Time) (Admission, error) {
 	c, err := k.parse(token, deviceID, now)
 	if err != nil {
 		return Admission{}, err
 	}
+	return c.admission(), nil
+}
+
+func (c *admissionClaims) admission() Admission {
 	return Admission{
 		Subject:  c.Subject,
 		Device:   c.Device,
@@ -192,7 +263,7 @@ func (k *AdmissionKeys) Verify(token, deviceID []byte, now time.Time) (Admission
 		ID:       c.ID,
 		IssuedAt: c.IssuedAt.Time,
 		Expiry:   c.ExpiresAt.Time,
-	}, nil
+	}
 }
 
 // Check is Verify without the claims, for every proxied request; it returns
@@ -203,25 +274,48 @@ func (k *AdmissionKeys) Verify(token, deviceID []byte, now time.Time) (Admission
 // accepts at now; it reports the same errors, though on a hit not
 // necessarily the same one of several.
 func (k *AdmissionKeys) Check(token, deviceID []byte, now time.Time) (session [16]byte, err error) {
+	e, err := k.check(token, deviceID, now, false)
+	return e.jti, err
+}
+
+// CheckClaims is Check returning the token's claims, for a backend that
+// hands them to its handlers. Every hit on one token returns the same
+// *Admission: read it, never modify it. A hit does not allocate either.
+func (k *AdmissionKeys) CheckClaims(token, deviceID []byte, now time.Time) (*Admission, error) {
+	e, err := k.check(token, deviceID, now, true)
+	if err != nil {
+		return nil, err
+	}
+	return e.claims, nil
+}
+
+// check serves Check and CheckClaims. The gateway's Check does not keep
+// claims in the cache, which holds hundreds of thousands of entries; a hit
+// without them when they are wanted counts as a miss.
+func (k *AdmissionKeys) check(token, deviceID []byte, now time.Time, wantClaims bool) (cacheEntry, error) {
 	if len(token) > MaxTokenSize {
-		return session, ErrTooLarge
+		return cacheEntry{}, ErrTooLarge
 	}
 	sum := sha256.Sum256(token)
 	sh := k.cache.shard(&sum)
-	if e, ok := sh.get(&sum); ok {
-		return e.jti, e.check(DeviceHash(deviceID), now.Unix())
+	if e, ok := sh.get(&sum); ok && (!wantClaims || e.claims != nil) {
+		return e, e.check(DeviceHash(deviceID), now.Unix())
 	}
 	c, err := k.parse(token, deviceID, now)
 	if err != nil {
-		return session, err
+		return cacheEntry{}, err
 	}
 	jti, _ := sessionID(c.ID) // parse checked it
-	e := cacheEntry{from: c.IssuedAt.Unix(), exp: c.ExpiresAt.Unix(), dev: DeviceHash(deviceID), jti: jti}
+	e := cacheEntry{from: c.IssuedAt.Unix() - k.leeway, exp: c.ExpiresAt.Unix() + k.leeway, dev: DeviceHash(deviceID), jti: jti}
 	if c.NotBefore != nil {
-		e.from = max(e.from, c.NotBefore.Unix())
+		e.from = max(e.from, c.NotBefore.Unix()-k.leeway)
+	}
+	if wantClaims {
+		a := c.admission()
+		e.claims = &a
 	}
 	sh.put(&sum, e, now.Unix())
-	return jti, nil
+	return e, nil
 }
 
 // SessionID returns the session id of an admission token id, as Check
@@ -246,6 +340,7 @@ func (k *AdmissionKeys) parse(token, deviceID []byte, now time.Time) (*admission
 		jwt.WithAudience(k.audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithLeeway(time.Duration(k.leeway)*time.Second),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	var c admissionClaims
@@ -254,7 +349,10 @@ func (k *AdmissionKeys) parse(token, deviceID []byte, now time.Time) (*admission
 		return nil, fmt.Errorf("%w: %w", classifyJWTError(t, err), err)
 	}
 	if c.Subject == "" || c.Device == "" || c.Room == "" || c.IssuedAt == nil {
-		return nil, fmt.Errorf("%w: sub, dev, room, jti and iat are required", ErrClaims)
+		return nil, fmt.Errorf("%w: %w: sub, dev, room and iat are required", ErrClaims, jwt.ErrTokenRequiredClaimMissing)
+	}
+	if c.ID == "" {
+		return nil, fmt.Errorf("%w: %w: jti is required", ErrClaims, jwt.ErrTokenRequiredClaimMissing)
 	}
 	if _, ok := sessionID(c.ID); !ok {
 		return nil, fmt.Errorf("%w: jti must be a session id (16 bytes in base64url)", ErrClaims)

@@ -86,6 +86,9 @@ func TestNewAdmissionKeys(t *testing.T) {
 		{"NoIssuer", []ticket.EdKey{edKey1}, ticket.AdmissionOptions{Audience: "a"}},
 		{"NoAudience", []ticket.EdKey{edKey1}, ticket.AdmissionOptions{Issuer: "i"}},
 		{"NegativeTTL", []ticket.EdKey{edKey1}, ticket.AdmissionOptions{Issuer: "i", Audience: "a", TTL: -time.Minute}},
+		{"NegativeLeeway", []ticket.EdKey{edKey1}, ticket.AdmissionOptions{Issuer: "i", Audience: "a", Leeway: -time.Second}},
+		{"LeewayTooLong", []ticket.EdKey{edKey1}, ticket.AdmissionOptions{Issuer: "i", Audience: "a", Leeway: ticket.MaxAdmissionLeeway + time.Second}},
+		{"LeewayFraction", []ticket.EdKey{edKey1}, ticket.AdmissionOptions{Issuer: "i", Audience: "a", Leeway: 1500 * time.Millisecond}},
 	} {
 		t.Run("Err"+tt.name, func(t *testing.T) {
 			if _, err := ticket.NewAdmissionKeys(tt.keys, tt.o); err == nil {
@@ -249,10 +252,30 @@ func TestAdmissionKeys_Verify(t *testing.T) {
 			}
 		})
 	}
+	// Callers that tell the client what is wrong tell these apart.
 	t.Run("WrapsGolangJWT", func(t *testing.T) {
-		_, err := k.Verify([]byte(valid), device, testNow.Add(time.Hour))
-		if !errors.Is(err, jwt.ErrTokenExpired) {
-			t.Fatalf("err = %v, want it to wrap jwt.ErrTokenExpired", err)
+		for _, tt := range []struct {
+			name  string
+			token string
+			now   time.Time
+			want  error
+		}{
+			{"Expired", valid, testNow.Add(time.Hour), jwt.ErrTokenExpired},
+			{"Audience", other(ticket.AdmissionOptions{Issuer: admissionOpts.Issuer, Audience: "https://other.example"}), testNow, jwt.ErrTokenInvalidAudience},
+			{"Issuer", other(ticket.AdmissionOptions{Issuer: "https://evil.example", Audience: admissionOpts.Audience}), testNow, jwt.ErrTokenInvalidIssuer},
+			{"MissingAud", signAdmission(t, jwt.SigningMethodEdDSA, "ed1", without("aud"), edKey1.Private), testNow, jwt.ErrTokenRequiredClaimMissing},
+			{"MissingSub", signAdmission(t, jwt.SigningMethodEdDSA, "ed1", without("sub"), edKey1.Private), testNow, jwt.ErrTokenRequiredClaimMissing},
+			{"MissingJti", signAdmission(t, jwt.SigningMethodEdDSA, "ed1", without("jti"), edKey1.Private), testNow, jwt.ErrTokenRequiredClaimMissing},
+			{"UsedBeforeIssued", valid, testNow.Add(-time.Second), jwt.ErrTokenUsedBeforeIssued},
+		} {
+			if _, err := k.Verify([]byte(tt.token), device, tt.now); !errors.Is(err, tt.want) {
+				t.Errorf("%s: err = %v, want it to wrap %v", tt.name, err, tt.want)
+			}
+		}
+		c := admissionClaims()
+		c["jti"] = "short"
+		if _, err := k.Verify([]byte(signAdmission(t, jwt.SigningMethodEdDSA, "ed1", c, edKey1.Private)), device, testNow); !errors.Is(err, ticket.ErrClaims) || errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+			t.Errorf("malformed jti: err = %v, want ErrClaims that is not a missing claim", err)
 		}
 	})
 }
@@ -431,5 +454,171 @@ func TestAdmissionKeys_SessionID(t *testing.T) {
 	a.ID = "not-an-id"
 	if _, _, err := k.Issue(a, testNow); !errors.Is(err, ticket.ErrClaims) {
 		t.Fatalf("Issue with a bad session id: %v, want ErrClaims", err)
+	}
+}
+
+// Key rotation: a key with a SignFrom is published and verifies at once, and
+// signs once SignFrom has passed; the first key that may sign does.
+func TestAdmissionKeys_SignFrom(t *testing.T) {
+	next := edKey2
+	next.SignFrom = testNow.Add(time.Hour)
+	k := mustAdmissionKeys(t, admissionOpts, next, edKey1)
+	if jwks := string(k.JWKS()); !strings.Contains(jwks, `"kid":"ed2"`) || !strings.Contains(jwks, `"kid":"ed1"`) {
+		t.Fatalf("JWKS %s lacks a key", jwks)
+	}
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		kid  string
+	}{
+		{"Before", testNow, "ed1"},
+		{"LastSecondBefore", next.SignFrom.Add(-time.Nanosecond), "ed1"},
+		{"At", next.SignFrom, "ed2"},
+		{"After", next.SignFrom.Add(time.Hour), "ed2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := mustAdmit(t, k, tt.now)
+			if got := headerKid(t, tok); got != tt.kid {
+				t.Fatalf("signed by %q, want %q", got, tt.kid)
+			}
+			if _, err := k.Verify([]byte(tok), device, tt.now); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// A token of the next key, signed by a gateway whose clock runs ahead,
+	// verifies before SignFrom.
+	early := mustAdmit(t, mustAdmissionKeys(t, admissionOpts, edKey2), testNow)
+	if _, err := k.Verify([]byte(early), device, testNow); err != nil {
+		t.Fatalf("token of a published key before its SignFrom: %v", err)
+	}
+	t.Run("ErrNoSigner", func(t *testing.T) {
+		k := mustAdmissionKeys(t, admissionOpts, next)
+		if _, _, err := k.Issue(testAdmission(), testNow); !errors.Is(err, ticket.ErrNoSigner) {
+			t.Fatalf("err = %v, want ErrNoSigner", err)
+		}
+	})
+}
+
+func headerKid(tb testing.TB, tok string) string {
+	tb.Helper()
+	h, err := enc.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var hdr struct{ Kid string }
+	if err := json.Unmarshal(h, &hdr); err != nil {
+		tb.Fatal(err)
+	}
+	return hdr.Kid
+}
+
+// A backend holds only the public keys: it verifies what the gateway signs
+// and cannot sign itself.
+func TestNewAdmissionVerifier(t *testing.T) {
+	gw := mustAdmissionKeys(t, admissionOpts, edKey1, edKey2)
+	pubs := []ticket.EdPublicKey{
+		{ID: "ed1", Public: edKey1.Private.Public().(ed25519.PublicKey)},
+		{ID: "ed2", Public: edKey2.Private.Public().(ed25519.PublicKey)},
+	}
+	v, err := ticket.NewAdmissionVerifier(pubs, admissionOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(v.JWKS(), gw.JWKS()) {
+		t.Fatalf("JWKS %s, want the gateway's %s", v.JWKS(), gw.JWKS())
+	}
+	if _, err := v.Verify([]byte(mustAdmit(t, gw, testNow)), device, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.Issue(testAdmission(), testNow); !errors.Is(err, ticket.ErrNoSigner) {
+		t.Fatalf("Issue: err = %v, want ErrNoSigner", err)
+	}
+	for name, keys := range map[string][]ticket.EdPublicKey{
+		"None":      nil,
+		"ShortKey":  {{ID: "ed1", Public: pubs[0].Public[:31]}},
+		"Duplicate": {pubs[0], {ID: "ed1", Public: pubs[1].Public}},
+		"BadKid":    {{ID: "", Public: pubs[0].Public}},
+	} {
+		if _, err := ticket.NewAdmissionVerifier(keys, admissionOpts); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+}
+
+// With a leeway, Verify and Check (miss and hit) accept the same window:
+// [iat - leeway, exp + leeway).
+func TestAdmissionKeys_Leeway(t *testing.T) {
+	o := admissionOpts
+	o.Leeway = 5 * time.Second
+	gw := mustAdmissionKeys(t, admissionOpts, edKey1)
+	tok := []byte(mustAdmit(t, gw, testNow))
+	exp := testNow.Add(ticket.DefaultAdmissionTTL)
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want error
+	}{
+		{"OKEarly", testNow.Add(-5 * time.Second), nil},
+		{"ErrTooEarly", testNow.Add(-5*time.Second - time.Nanosecond), ticket.ErrClaims},
+		{"OKLate", exp.Add(5*time.Second - time.Nanosecond), nil},
+		{"ErrExpired", exp.Add(5 * time.Second), ticket.ErrExpired},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k := mustAdmissionKeys(t, o, edKey1)
+			if _, err := k.Verify(tok, device, tt.now); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("Verify: err = %v, want %v", err, tt.want)
+			}
+			if err := check(k, tok, device, tt.now); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("Check (miss): err = %v, want %v", err, tt.want)
+			}
+			if err := check(k, tok, device, testNow); err != nil { // now cached
+				t.Fatal(err)
+			}
+			if err := check(k, tok, device, tt.now); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("Check (hit): err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAdmissionKeys_CheckClaims(t *testing.T) {
+	k := mustAdmissionKeys(t, admissionOpts, edKey1)
+	tok, want, err := k.Issue(testAdmission(), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's Check caches no claims: CheckClaims then verifies again
+	// and keeps them.
+	if err := check(k, []byte(tok), device, testNow); err != nil {
+		t.Fatal(err)
+	}
+	first, err := k.CheckClaims([]byte(tok), device, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *first != want {
+		t.Fatalf("claims %+v, want %+v", *first, want)
+	}
+	var again *ticket.Admission
+	b := []byte(tok)
+	allocs := testing.AllocsPerRun(10, func() { again, err = k.CheckClaims(b, device, testNow) })
+	if err != nil || again != first {
+		t.Fatalf("hit: %p, %v; want the cached %p", again, err, first)
+	}
+	if allocs != 0 && !raceEnabled {
+		t.Fatalf("hit allocates %v times", allocs)
+	}
+	for name, tt := range map[string]struct {
+		dev  []byte
+		now  time.Time
+		want error
+	}{
+		"ErrDevice":  {[]byte("device-two"), testNow, ticket.ErrDevice},
+		"ErrExpired": {device, want.Expiry, ticket.ErrExpired},
+	} {
+		if a, err := k.CheckClaims([]byte(tok), tt.dev, tt.now); a != nil || !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, %v; want nil, %v", name, a, err, tt.want)
+		}
 	}
 }

@@ -6,8 +6,9 @@ import (
 )
 
 // The verified-token cache holds up to cacheShards x cacheShardSize entries
-// (about 36 MiB when full, measured): enough for every token issued in a
-// 10-minute TTL at 1.5 M admissions an hour.
+// (about 48 MiB of heap when full, measured; 44 MiB before entries had a
+// claims pointer): enough for every token issued in a 10-minute TTL at 1.5 M
+// admissions an hour.
 const (
 	cacheShards    = 64
 	cacheShardSize = 4096
@@ -33,6 +34,7 @@ type cacheEntry struct {
 	from, exp int64
 	dev       [16]byte
 	jti       [16]byte
+	claims    *Admission // kept only for CheckClaims, nil for the gateway's Check
 }
 
 func (c *verifiedCache) shard(key *[32]byte) *cacheShard {

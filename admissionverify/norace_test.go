@@ -1,0 +1,5 @@
+//go:build !race
+
+package admissionverify_test
+
+const raceEnabled = false
