@@ -18,7 +18,7 @@ import (
 var ids = []string{
 	"position", "ahead", "eta", "progress", "state", "notice", "lang-switch",
 	"methods", "prequeue", "opens-at", "pre-queued", "commitment",
-	"queue", "hint", "countdown",
+	"queue", "hint", "countdown", "message",
 }
 
 func TestPage(t *testing.T) {

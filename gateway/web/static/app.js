@@ -148,9 +148,15 @@
     later(status, Math.max(1000, Number(d.poll_after_ms) || 5000));
   }
 
+  function msg(m) { // the operator's; kept if unchanged, so read out once
+    var e = $('message');
+    if (e.textContent !== m) e.textContent = m;
+    e.hidden = !m;
+  }
+
   function show(d) {
     fails = 0;
-    lights = null; // a later picker asks afresh
+    msg(d.message || '');
     if (d.state === 'pre_queue') return pre(d);
     if (d.state === 'admitted') {
       clearTimeout(timer);
