@@ -1,0 +1,84 @@
+package config
+
+import (
+	"time"
+
+	"github.com/waitroom/waitroom/admission"
+)
+
+// Environments. Production refuses settings meant for tests and load
+// simulations only.
+const (
+	EnvProduction  = "production"
+	EnvDevelopment = "development"
+	EnvTest        = "test"
+)
+
+// Queue tunes how waiting people poll and when release passes over people
+// who left.
+type Queue struct {
+	// MaxPoll is the longest interval a waiting person is told to poll at,
+	// 10s..10m: far from the front everyone polls this often, so it sets
+	// most of the load a big crowd causes. Default 120s.
+	MaxPoll time.Duration `mapstructure:"max_poll"`
+	// HeartbeatGrace is how late a waiting person may be for the poll they
+	// were told to make before release passes over them as gone, 1s..10m
+	// (they are let in at once if they come back). Default 15s.
+	HeartbeatGrace time.Duration `mapstructure:"heartbeat_grace"`
+	// ExpectedLeaveShare is the share of waiting people expected to leave
+	// before their turn, 0..0.9, from earlier nights. It shapes the first
+	// wait estimates until the queue has measured its own. Default 0.
+	ExpectedLeaveShare float64 `mapstructure:"expected_leave_share"`
+}
+
+// Simulation runs the gateway on an accelerated clock, for tests and load
+// simulations only: every gateway and the store then read time as
+// origin + time_scale x (now - origin). Refused with environment production.
+type Simulation struct {
+	// TimeScale is simulated seconds per real second, 1..50. Default 1 (real
+	// time). At 50 a 100 ms controller tick is 5 simulated seconds, half of
+	// admission.MaxAdvanceStep, so release keeps its pace through a late tick.
+	TimeScale int64 `mapstructure:"time_scale"`
+	// Origin is the real instant (RFC 3339) at which the simulated clock
+	// reads real time; every gateway of a fleet needs the same one. Empty:
+	// when the process starts (fine for a single gateway).
+	Origin string `mapstructure:"origin"`
+}
+
+func defaultQueue() Queue {
+	return Queue{MaxPoll: 120 * time.Second, HeartbeatGrace: 15 * time.Second}
+}
+
+func (ps *problems) queue(c Config) {
+	q := c.Queue
+	ps.durationRange("queue.max_poll", q.MaxPoll, 10*time.Second, 10*time.Minute)
+	ps.durationRange("queue.heartbeat_grace", q.HeartbeatGrace, time.Second, 10*time.Minute)
+	if !(q.ExpectedLeaveShare >= 0 && q.ExpectedLeaveShare <= 0.9) {
+		ps.add("queue.expected_leave_share", "must be between 0 and 0.9, got %v", q.ExpectedLeaveShare)
+	}
+	switch c.Environment {
+	case EnvProduction, EnvDevelopment, EnvTest:
+	default:
+		ps.add("environment", "must be production, development or test, got %q", c.Environment)
+	}
+	s := c.Simulation
+	ps.intRange("simulation.time_scale", s.TimeScale, 1, 50)
+	if s.TimeScale != 1 && c.Environment == EnvProduction {
+		ps.add("simulation.time_scale", "an accelerated clock is for tests and simulations only: refused with environment production")
+	}
+	if s.Origin != "" {
+		if _, err := time.Parse(time.RFC3339Nano, s.Origin); err != nil {
+			ps.add("simulation.origin", "must be an RFC 3339 time, got %q", s.Origin)
+		}
+	}
+}
+
+// Clock is the clock the simulation settings describe, with start standing
+// for an empty origin.
+func (s Simulation) Clock(start time.Time) admission.Clock {
+	origin := start
+	if t, err := time.Parse(time.RFC3339Nano, s.Origin); err == nil {
+		origin = t
+	}
+	return admission.Clock{Scale: s.TimeScale, Origin: origin}
+}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestValidate_QueueAndSimulation(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want []string // problem keys; none: valid
+	}{
+		{"defaults", func(*Config) {}, nil},
+		{"simulation in test", func(c *Config) { c.Environment, c.Simulation.TimeScale = EnvTest, 20 }, nil},
+		{"simulation in development", func(c *Config) {
+			c.Environment, c.Simulation.TimeScale, c.Simulation.Origin = EnvDevelopment, 10, "2026-12-02T10:00:00Z"
+		}, nil},
+		{"simulation refused in production", func(c *Config) { c.Simulation.TimeScale = 10 }, []string{"simulation.time_scale"}},
+		{"scale too large", func(c *Config) { c.Environment, c.Simulation.TimeScale = EnvTest, 51 }, []string{"simulation.time_scale"}},
+		{"scale zero", func(c *Config) { c.Environment, c.Simulation.TimeScale = EnvTest, 0 }, []string{"simulation.time_scale"}},
+		{"bad origin", func(c *Config) { c.Simulation.Origin = "yesterday" }, []string{"simulation.origin"}},
+		{"unknown environment", func(c *Config) { c.Environment = "staging" }, []string{"environment"}},
+		{"poll too short", func(c *Config) { c.Queue.MaxPoll = time.Second }, []string{"queue.max_poll"}},
+		{"grace zero", func(c *Config) { c.Queue.HeartbeatGrace = 0 }, []string{"queue.heartbeat_grace"}},
+		{"leave share", func(c *Config) { c.Queue.ExpectedLeaveShare = 1 }, []string{"queue.expected_leave_share"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.edit(&c)
+			got := problemKeys(t, c.Validate())
+			want := slices.Clone(tt.want)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("problems %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestSimulation_Clock(t *testing.T) {
+	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	c := Simulation{TimeScale: 10}.Clock(start)
+	if got := c.At(start.Add(time.Minute)); !got.Equal(start.Add(10 * time.Minute)) {
+		t.Fatalf("a real minute after the origin reads %v", got)
+	}
+	c = Simulation{TimeScale: 10, Origin: "2026-12-02T09:00:00Z"}.Clock(start)
+	if !c.Origin.Equal(start.Add(-time.Hour)) {
+		t.Fatalf("origin %v, want the configured one", c.Origin)
+	}
+	if r := (Simulation{TimeScale: 1}).Clock(start); r.Simulated() || !r.At(start).Equal(start) {
+		t.Fatal("time_scale 1 is not real time")
+	}
+}
