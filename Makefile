@@ -3,12 +3,13 @@ GO        ?= go
 BIN       := bin
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build run test test-deps vet bench clean
+.PHONY: all build run test test-deps vet bench screenshots clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/waitroom ./cmd/waitroom
+	$(GO) build -o $(BIN)/loadtest ./cmd/loadtest
 
 # The gateway on :8080 with the in-memory store, identity first against the
 # development identity provider on :8082, the demo booking backend on :8090
@@ -18,7 +19,7 @@ run: build
 	@test -s var/admin-token || (head -c 24 /dev/urandom | base64 | tr '+/' '-_' > var/admin-token && chmod 600 var/admin-token)
 	@$(BIN)/waitroom schedule > var/schedule.yaml
 	@trap 'kill $$backend $$idp 2>/dev/null' EXIT INT TERM; \
-	 $(BIN)/waitroom demo-backend --listen 127.0.0.1:8090 & backend=$$!; \
+	 $(BIN)/waitroom demo-backend --listen 127.0.0.1:8090 --jwks http://127.0.0.1:8080/.well-known/jwks.json & backend=$$!; \
 	 $(BIN)/waitroom dev-idp --listen 127.0.0.1:8082 & idp=$$!; \
 	 echo "today's window: birth dates ending in $$(TZ=Asia/Seoul date -d '-18 hours' +%-d | tail -c 2) (see var/schedule.yaml)"; \
 	 echo "operator token: var/admin-token   (curl -H \"Authorization: Bearer \$$(cat var/admin-token)\" http://127.0.0.1:8081/admin/api/state)"; \
@@ -29,11 +30,14 @@ test: test-deps vet
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 test-deps:
-	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+	@missing=; \
+	 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing=" redis-server"; \
+	 command -v chromium >/dev/null || [ "$$WAITROOM_SKIP_BROWSER" = 1 ] || missing="$$missing chromium"; \
+	 [ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing redis-server for the tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || exit 1; \
-	  else echo "redis-server is missing: run 'sudo apt-get install redis-server' and retry"; exit 1; fi; }
+	    echo "installing$$missing for the tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || exit 1; \
+	  else echo "missing for the tests:$$missing (run 'sudo apt-get install$$missing'; WAITROOM_SKIP_BROWSER=1 skips the browser tests)"; exit 1; fi; }
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
@@ -43,6 +47,16 @@ vet:
 # writes docs/PERFORMANCE.md. Installs wrk and nginx when missing (root).
 bench: build
 	scripts/bench.sh
+
+# Rewrites docs/screenshots/ from a run of the browser tests (plain test runs
+# leave them alone). Korean text needs a CJK font, installed when missing (root).
+screenshots: test-deps
+	@fc-list :lang=ko | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing fonts-noto-cjk for the screenshots"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) || exit 1; \
+	  else echo "no Korean font: run 'sudo apt-get install fonts-noto-cjk' and retry"; exit 1; fi; }
+	WAITROOM_SCREENSHOTS=1 $(GO) test -count=1 ./browser/
 
 clean:
 	rm -rf $(BIN)

@@ -74,6 +74,17 @@ type Config struct {
 	Log Log `mapstructure:"log"`
 	// Identity turns on verification before joining.
 	Identity Identity `mapstructure:"identity"`
+	// Queue tunes polling and the skipping of people who left.
+	Queue Queue `mapstructure:"queue"`
+	// Environment is production, development or test. Default production,
+	// which refuses the simulation settings.
+	Environment string `mapstructure:"environment"`
+	// Simulation runs on an accelerated clock (tests and simulations only).
+	Simulation Simulation `mapstructure:"simulation"`
+	// Health turns on health-driven release (see Health).
+	Health Health `mapstructure:"health"`
+	// Metrics configures GET /metrics on the operator listener.
+	Metrics Metrics `mapstructure:"metrics"`
 
 	// tokenFromFile records that Load read AdminToken from AdminTokenFile, so
 	// that Validate does not report both as set.
@@ -91,8 +102,9 @@ type Ticket struct {
 	// HMACKeys sign queue tickets: the first signs, all verify, so a new key
 	// is rolled out by prepending it. Default empty.
 	HMACKeys []HMACKey `mapstructure:"hmac_keys"`
-	// SigningKeys are the Ed25519 keys of admission tokens: the first signs,
-	// all are published in the JWKS. Default empty.
+	// SigningKeys are the Ed25519 keys of admission tokens: the first whose
+	// sign_from has passed signs, all are published in the JWKS and verify.
+	// Default empty.
 	SigningKeys []EdKey `mapstructure:"signing_keys"`
 }
 
@@ -105,10 +117,14 @@ type HMACKey struct {
 }
 
 // EdKey is an admission-token key. ID follows the HMACKey rules; Seed is
-// base64 of exactly 32 bytes, an Ed25519 seed.
+// base64 of exactly 32 bytes, an Ed25519 seed. SignFrom is optional: an RFC
+// 3339 time before which the key is only published, so that backends know it
+// before it signs (key rotation). A key with SignFrom comes before every key
+// that may sign earlier, or it would never sign.
 type EdKey struct {
-	ID   string `mapstructure:"id"`
-	Seed string `mapstructure:"seed"`
+	ID       string `mapstructure:"id"`
+	Seed     string `mapstructure:"seed"`
+	SignFrom string `mapstructure:"sign_from"`
 }
 
 // Paths selects the requests that wait in the queue. Entries are path
@@ -190,8 +206,9 @@ type DecodedHMAC struct {
 
 // DecodedEd is an EdKey with its private key derived from the seed.
 type DecodedEd struct {
-	ID      string
-	Private ed25519.PrivateKey
+	ID       string
+	Private  ed25519.PrivateKey
+	SignFrom time.Time // zero: signs at once
 }
 
 // Default returns the configuration used for every key that is not set. It
@@ -221,8 +238,12 @@ func Default() Config {
 			BackendIdle:     4 * time.Second,
 			MaxConns:        1024,
 		},
-		Log:      Log{Level: "info", Format: "json"},
-		Identity: Identity{Block: 10 * time.Minute, TargetLatency: 5 * time.Second},
+		Log:         Log{Level: "info", Format: "json"},
+		Identity:    Identity{Block: 10 * time.Minute, TargetLatency: 5 * time.Second},
+		Queue:       defaultQueue(),
+		Environment: EnvProduction,
+		Simulation:  Simulation{TimeScale: 1},
+		Health:      defaultHealth(),
 	}
 }
 
@@ -316,8 +337,12 @@ func (c Config) Validate() error {
 	}
 	_, err := c.Ticket.DecodedHMACKeys()
 	ps.addErr(err)
-	_, err = c.Ticket.DecodedSigningKeys()
+	ek, err := c.Ticket.DecodedSigningKeys()
 	ps.addErr(err)
+	// Checked at load: time only makes more keys able to sign.
+	if len(ek) > 0 && !slices.ContainsFunc(ek, func(k DecodedEd) bool { return !k.SignFrom.After(time.Now()) }) {
+		ps.add("ticket.signing_keys", "no key may sign now: at least one needs no sign_from or one in the past")
+	}
 
 	ps.paths("paths.protect", c.Paths.Protect)
 	ps.paths("paths.bypass", c.Paths.Bypass)
@@ -340,6 +365,8 @@ func (c Config) Validate() error {
 
 	ps.redis(c.Redis)
 	ps.identity(c)
+	ps.queue(c)
+	ps.health(c)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		ps.add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)
@@ -501,15 +528,30 @@ func (t Ticket) DecodedHMACKeys() ([]DecodedHMAC, error) {
 }
 
 // DecodedSigningKeys returns the admission-token keys as Ed25519 private
-// keys, in order (the first signs). It fails with a *ValidationError if any
-// key is invalid. An empty list gives an empty result and no error.
+// keys with their sign_from, in order (the first that may sign does). It
+// fails with a *ValidationError if any key is invalid. An empty list gives
+// an empty result and no error.
 func (t Ticket) DecodedSigningKeys() ([]DecodedEd, error) {
 	var ps problems
 	ids := make(map[string]bool)
 	out := make([]DecodedEd, 0, len(t.SigningKeys))
+	froms := make([]time.Time, len(t.SigningKeys))
 	for i, k := range t.SigningKeys {
 		key := fmt.Sprintf("ticket.signing_keys[%d]", i)
 		ps.keyID(key+".id", k.ID, ids)
+		from, err := time.Parse(time.RFC3339, k.SignFrom)
+		switch {
+		case k.SignFrom == "":
+		case err != nil:
+			ps.add(key+".sign_from", "must be an RFC 3339 time such as 2025-03-01T09:00:00+09:00, got %q", k.SignFrom)
+		default:
+			froms[i] = from
+			// Issue takes the first key that may sign, so a key whose
+			// sign_from is not before every earlier key's would never sign.
+			if j := slices.IndexFunc(froms[:i], func(f time.Time) bool { return !f.After(from) }); j >= 0 {
+				ps.add(key+".sign_from", "this key would never sign: signing_keys[%d] before it may already sign then; list keys that start signing later first", j)
+			}
+		}
 		seed, err := decodeBase64(k.Seed)
 		switch {
 		case err != nil:
@@ -517,7 +559,7 @@ func (t Ticket) DecodedSigningKeys() ([]DecodedEd, error) {
 		case len(seed) != ed25519.SeedSize:
 			ps.add(key+".seed", "must decode to exactly %d bytes, got %d", ed25519.SeedSize, len(seed))
 		default:
-			out = append(out, DecodedEd{ID: k.ID, Private: ed25519.NewKeyFromSeed(seed)})
+			out = append(out, DecodedEd{ID: k.ID, Private: ed25519.NewKeyFromSeed(seed), SignFrom: froms[i]})
 		}
 	}
 	if err := ps.err(); err != nil {

@@ -128,7 +128,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"ErrAudienceEmpty", func(c *Config) { c.Ticket.Audience = "" }, []string{"ticket.audience"}},
 		{"OKKeys", func(c *Config) {
 			c.Ticket.HMACKeys = []HMACKey{{"k1", b64(1, 32)}, {"k.2_x-Y", b64(2, 64)}}
-			c.Ticket.SigningKeys = []EdKey{{"k1", b64(3, 32)}}
+			c.Ticket.SigningKeys = []EdKey{{ID: "k1", Seed: b64(3, 32)}}
 		}, nil},
 		{"ErrHMACKeys", func(c *Config) {
 			c.Ticket.HMACKeys = []HMACKey{
@@ -141,8 +141,34 @@ func TestConfig_Validate(t *testing.T) {
 			}
 		}, []string{"ticket.hmac_keys[1].id", "ticket.hmac_keys[2].id", "ticket.hmac_keys[3].secret", "ticket.hmac_keys[4].secret", "ticket.hmac_keys[5].id"}},
 		{"ErrSigningKeys", func(c *Config) {
-			c.Ticket.SigningKeys = []EdKey{{"", b64(1, 32)}, {"k2", b64(1, 31)}, {"k3", b64(1, 33)}}
+			c.Ticket.SigningKeys = []EdKey{{ID: "", Seed: b64(1, 32)}, {ID: "k2", Seed: b64(1, 31)}, {ID: "k3", Seed: b64(1, 33)}}
 		}, []string{"ticket.signing_keys[0].id", "ticket.signing_keys[1].seed", "ticket.signing_keys[2].seed"}},
+		{"OKSigningKeyRotation", func(c *Config) {
+			c.Ticket.SigningKeys = []EdKey{{ID: "next", Seed: b64(2, 32), SignFrom: "2999-01-01T00:00:00Z"}, {ID: "now", Seed: b64(3, 32)}}
+		}, nil},
+		{"OKSigningKeyRotated", func(c *Config) {
+			c.Ticket.SigningKeys = []EdKey{{ID: "next", Seed: b64(2, 32), SignFrom: "2021-08-26T20:00:00+09:00"}, {ID: "old", Seed: b64(3, 32)}}
+		}, nil},
+		{"ErrSigningKeysNoneSignsNow", func(c *Config) {
+			c.Ticket.SigningKeys = []EdKey{{ID: "next", Seed: b64(2, 32), SignFrom: "2999-01-01T00:00:00Z"}}
+		}, []string{"ticket.signing_keys"}},
+		{"ErrSigningKeySignFrom", func(c *Config) {
+			c.Ticket.SigningKeys = []EdKey{{ID: "k1", Seed: b64(2, 32), SignFrom: "2025-03-01 09:00"}, {ID: "k2", Seed: b64(3, 32)}}
+		}, []string{"ticket.signing_keys[0].sign_from"}},
+		{"ErrSigningKeyNeverSigns", func(c *Config) {
+			c.Ticket.SigningKeys = []EdKey{
+				{ID: "now", Seed: b64(1, 32)},
+				{ID: "next", Seed: b64(2, 32), SignFrom: "2999-01-01T00:00:00Z"}, // "now" signs first, always
+			}
+		}, []string{"ticket.signing_keys[1].sign_from"}},
+		{"ErrSigningKeyOrder", func(c *Config) {
+			c.Ticket.SigningKeys = []EdKey{
+				{ID: "next", Seed: b64(1, 32), SignFrom: "2999-01-01T00:00:00Z"},
+				{ID: "later", Seed: b64(2, 32), SignFrom: "2999-06-01T00:00:00Z"},     // "next" signs first from June
+				{ID: "same", Seed: b64(3, 32), SignFrom: "2999-01-01T09:00:00+09:00"}, // the instant "next" starts
+				{ID: "now", Seed: b64(4, 32)},
+			}
+		}, []string{"ticket.signing_keys[1].sign_from", "ticket.signing_keys[2].sign_from"}},
 
 		{"OKPaths", func(c *Config) { c.Paths.Protect = []string{"/", "/book/", "/waitroomx"}; c.Paths.Bypass = nil }, nil},
 		{"ErrPaths", func(c *Config) {
@@ -224,7 +250,7 @@ func TestConfig_Validate_NoSecretsInMessages(t *testing.T) {
 	c := valid()
 	c.AdminToken = secret
 	c.Ticket.HMACKeys = []HMACKey{{"k1", secret}}
-	c.Ticket.SigningKeys = []EdKey{{"k1", secret}}
+	c.Ticket.SigningKeys = []EdKey{{ID: "k1", Seed: secret}}
 	c.Backend = "http://user:" + secret + "@b.example/"
 	err := c.Validate()
 	if err == nil {
@@ -274,7 +300,7 @@ func TestTicket_DecodedHMACKeys(t *testing.T) {
 func TestTicket_DecodedSigningKeys(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
-		tk := Ticket{SigningKeys: []EdKey{{"a", base64.RawURLEncoding.EncodeToString(seed)}}}
+		tk := Ticket{SigningKeys: []EdKey{{ID: "a", Seed: base64.RawURLEncoding.EncodeToString(seed)}}}
 		got, err := tk.DecodedSigningKeys()
 		if err != nil {
 			t.Fatal(err)
@@ -284,6 +310,16 @@ func TestTicket_DecodedSigningKeys(t *testing.T) {
 			t.Fatalf("DecodedSigningKeys() = %+v, want one key a", got)
 		}
 	})
+	t.Run("OKSignFrom", func(t *testing.T) {
+		tk := Ticket{SigningKeys: []EdKey{{ID: "next", Seed: b64(1, 32), SignFrom: "2025-03-01T09:00:00+09:00"}, {ID: "old", Seed: b64(2, 32)}}}
+		got, err := tk.DecodedSigningKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC); len(got) != 2 || !got[0].SignFrom.Equal(want) || !got[1].SignFrom.IsZero() {
+			t.Fatalf("DecodedSigningKeys() = %+v, want next from %v, old at once", got, want)
+		}
+	})
 	t.Run("OKEmpty", func(t *testing.T) {
 		got, err := Ticket{}.DecodedSigningKeys()
 		if err != nil || len(got) != 0 {
@@ -291,11 +327,36 @@ func TestTicket_DecodedSigningKeys(t *testing.T) {
 		}
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
-		_, err := Ticket{SigningKeys: []EdKey{{"a", b64(1, 32)}, {"a", "%%%"}}}.DecodedSigningKeys()
+		_, err := Ticket{SigningKeys: []EdKey{{ID: "a", Seed: b64(1, 32)}, {ID: "a", Seed: "%%%"}}}.DecodedSigningKeys()
 		if got, want := problemKeys(t, err), []string{"ticket.signing_keys[1].id", "ticket.signing_keys[1].seed"}; !slices.Equal(got, want) {
 			t.Fatalf("problem keys = %q, want %q", got, want)
 		}
 	})
+}
+
+// YAML reads an unquoted sign_from as a timestamp; it must still arrive as
+// the text DecodedSigningKeys parses.
+func TestLoad_SignFrom(t *testing.T) {
+	t.Setenv("WAITROOM_ADMIN_TOKEN", testToken)
+	c, err := loadYAML(t, `
+ticket:
+  signing_keys:
+    - id: next
+      seed: `+b64(1, 32)+`
+      sign_from: 2025-03-01T09:00:00+09:00
+    - id: old
+      seed: `+b64(2, 32)+`
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Ticket.DecodedSigningKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC); len(keys) != 2 || !keys[0].SignFrom.Equal(want) || !keys[1].SignFrom.IsZero() {
+		t.Fatalf("keys %+v, want next from %v, old at once", keys, want)
+	}
 }
 
 func TestConfig_TrustedPrefixes(t *testing.T) {
@@ -317,7 +378,7 @@ func TestConfig_Redacted(t *testing.T) {
 	c := valid()
 	c.Redis.Password = "redis-password"
 	c.Ticket.HMACKeys = []HMACKey{{"h1", b64(1, 32)}}
-	c.Ticket.SigningKeys = []EdKey{{"e1", b64(2, 32)}}
+	c.Ticket.SigningKeys = []EdKey{{ID: "e1", Seed: b64(2, 32)}}
 	orig := c
 	orig.Ticket.HMACKeys = slices.Clone(c.Ticket.HMACKeys)
 	orig.Ticket.SigningKeys = slices.Clone(c.Ticket.SigningKeys)

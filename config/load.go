@@ -92,7 +92,7 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 
 	var c Config
 	var ps problems
-	hook := mapstructure.ComposeDecodeHookFunc(durationHook, listHook)
+	hook := mapstructure.ComposeDecodeHookFunc(durationHook, listHook, timeTextHook)
 	if err := v.UnmarshalExact(&c, viper.DecodeHook(hook)); err != nil {
 		ps = decodeProblems(err)
 	}
@@ -190,6 +190,15 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
 		return nil, errors.New(`must be a duration with a unit such as "90s" or "10m"; a bare number is ambiguous`)
+	}
+	return data, nil
+}
+
+// timeTextHook turns a YAML timestamp (an unquoted sign_from) back into
+// text for the string field, which Validate parses with its own messages.
+func timeTextHook(_, to reflect.Type, data any) (any, error) {
+	if t, ok := data.(time.Time); ok && to.Kind() == reflect.String {
+		return t.Format(time.RFC3339Nano), nil
 	}
 	return data, nil
 }

@@ -3,25 +3,31 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/gateway/console"
 	"github.com/waitroom/waitroom/signal"
 )
 
-// Admin serves the operator API on its own listener. Every call needs
-// "Authorization: Bearer <admin token>".
+// Admin serves the operator API and the operator console (/admin/) on its
+// own listener. Every API call needs "Authorization: Bearer <admin token>"
+// or a console session (see authenticate); every change is logged and
+// recorded in the store's audit log.
 type Admin struct {
 	g         *Gateway
 	tokenHash [32]byte
 	log       *slog.Logger
 	server    *fasthttp.Server
+	sessions  *console.Sessions
+	limiter   *console.Limiter
 }
 
 // NewAdmin returns the operator API of g's room. token must not be empty.
@@ -29,9 +35,12 @@ func NewAdmin(g *Gateway, token string, log *slog.Logger) *Admin {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Admin{g: g, tokenHash: sha256.Sum256([]byte(token)), log: log}
+	a := &Admin{g: g, tokenHash: sha256.Sum256([]byte(token)), log: log,
+		// Real time, even when the gateway's clock is simulated: a session
+		// and a lock-out last what they say.
+		sessions: console.NewSessions(SessionTTL, nil), limiter: console.NewLimiter(maxSignInFailures, signInWindow, nil)}
 	a.server = &fasthttp.Server{
-		Handler:               a.Handle,
+		Handler:               withRequestID(a.Handle),
 		Name:                  "waitroom-admin",
 		MaxRequestBodySize:    64 << 10,
 		ReadTimeout:           10 * time.Second,
@@ -57,6 +66,8 @@ type StateView struct {
 	TailWaitSeconds     int64   `json:"tail_wait_seconds"`
 	StoreHealthy        bool    `json:"store_healthy"`
 	StoreTime           string  `json:"store_time"`
+	// Health is the health loop's view, in GET /admin/api/state only.
+	Health *HealthView `json:"health,omitempty"`
 }
 
 func view(room string, s *admission.Snapshot) StateView {
@@ -75,20 +86,30 @@ func (a *Admin) Handle(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *Admin) route(ctx *fasthttp.RequestCtx) error {
-	if !a.authorized(ctx) {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="waitroom-admin"`)
-		return errAdminAuth
-	}
 	path, method := string(ctx.Path()), string(ctx.Method())
+	if handled, err := a.serveConsole(ctx, path); handled {
+		return err
+	}
+	var who actor
+	if !(a.g.o.MetricsUnauthenticated && path == "/metrics") {
+		var err error
+		if who, err = a.authenticate(ctx); err != nil {
+			return err
+		}
+	}
 	r, store := a.g.Room(), a.g.o.Store
 	switch {
+	case path == "/metrics":
+		return a.g.serveMetrics(ctx)
 	case path == "/admin/api/state" && method == fasthttp.MethodGet:
 		// A tick rather than the cached snapshot: operators see the store
 		// as it is now, and the cost (one round trip) is theirs alone.
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		snap, _ := r.Controller.Tick(c) // on failure: the last state, marked unhealthy
-		return writeJSON(ctx, view(r.Name, snap))
+		v, h := view(r.Name, snap), a.g.HealthView()
+		v.Health = &h
+		return writeJSON(ctx, v)
 	case path == "/admin/api/rate" && method == fasthttp.MethodPut:
 		var in struct {
 			PerHour *int64 `json:"per_hour"`
@@ -99,15 +120,15 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx) error {
 		if !admission.ValidRate(*in.PerHour) {
 			return errRateOutOfRange
 		}
-		return a.apply(ctx, "rate", ctx.RemoteAddr().String(), func(c context.Context) (admission.State, error) {
+		return a.apply(ctx, who, "rate", func(c context.Context) (admission.State, error) {
 			return store.SetRate(c, r.Name, *in.PerHour)
 		})
 	case path == "/admin/api/pause" && method == fasthttp.MethodPost:
-		return a.apply(ctx, "pause", ctx.RemoteAddr().String(), func(c context.Context) (admission.State, error) {
+		return a.apply(ctx, who, "pause", func(c context.Context) (admission.State, error) {
 			return store.SetPaused(c, r.Name, true)
 		})
 	case path == "/admin/api/resume" && method == fasthttp.MethodPost:
-		return a.apply(ctx, "resume", ctx.RemoteAddr().String(), func(c context.Context) (admission.State, error) {
+		return a.apply(ctx, who, "resume", func(c context.Context) (admission.State, error) {
 			return store.SetPaused(c, r.Name, false)
 		})
 	case strings.HasPrefix(path, "/admin/api/signals/") && method == fasthttp.MethodPut && a.g.signals != nil:
@@ -117,61 +138,79 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx) error {
 		if err := json.Unmarshal(ctx.PostBody(), &in); err != nil || in.Light == nil {
 			return &Error{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: `body must be JSON like {"light":"red"}, or {"light":""} to stop forcing`}
 		}
-		name := strings.TrimPrefix(path, "/admin/api/signals/")
-		if err := a.g.signals.force(name, *in.Light); err != nil {
-			return err
-		}
-		a.log.Info("operator change", "what", "force light", "method", name, "light", *in.Light, "from", ctx.RemoteAddr().String(),
-			"at", time.Now().UTC().Format(time.RFC3339Nano))
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		lights, _ := a.g.signals.refresh(c, r.Name, a.g.o.Now())
-		return writeJSON(ctx, lights)
-	case path == "/admin/api/state" || path == "/admin/api/rate" || path == "/admin/api/pause" || path == "/admin/api/resume":
+		return a.forceLight(ctx, who, strings.TrimPrefix(path, "/admin/api/signals/"), *in.Light)
+	case path == "/admin/api/message" && method == fasthttp.MethodPut:
+		return a.setMessage(ctx, who)
+	case path == "/admin/api/window" && method == fasthttp.MethodPut:
+		return a.setWindow(ctx, who)
+	case path == "/admin/api/console" && method == fasthttp.MethodGet:
+		return a.consoleView(ctx)
+	case path == "/admin/api/history" && method == fasthttp.MethodGet:
+		return a.history(ctx)
+	case path == "/admin/api/audit" && method == fasthttp.MethodGet:
+		return a.auditList(ctx)
+	case path == "/admin/api/session" && method == fasthttp.MethodGet:
+		return a.session(ctx, who)
+	case path == "/admin/api/signout" && method == fasthttp.MethodPost:
+		return a.signOut(ctx, who)
+	case slices.Contains(adminPaths, path):
 		return errMethod
 	}
 	return errNotFound
 }
 
+// adminPaths are the API's fixed paths, for telling a wrong method from a
+// wrong path.
+var adminPaths = []string{
+	"/admin/api/state", "/admin/api/rate", "/admin/api/pause", "/admin/api/resume", "/admin/api/message", "/admin/api/window",
+	"/admin/api/console", "/admin/api/history", "/admin/api/audit", "/admin/api/session", "/admin/api/signout",
+}
+
 // apply makes one operator change and answers with the state after it.
-func (a *Admin) apply(ctx *fasthttp.RequestCtx, what, from string, change func(context.Context) (admission.State, error)) error {
-	after, err := a.Change(what, from, change)
+func (a *Admin) apply(ctx *fasthttp.RequestCtx, who actor, what string, change func(context.Context) (admission.State, error)) error {
+	after, err := a.change(ctx, who, what, change)
 	if err != nil {
 		return err
 	}
 	return writeJSON(ctx, view(a.g.Room().Name, after))
 }
 
-// Change runs an operator change (from the API or a config reload), makes
-// every poll on this gateway see it at once, and logs what, before, after,
-// when and from where.
+// Change runs an operator change made outside the API (from names its
+// source, such as "config file"), as the API does.
 func (a *Admin) Change(what, from string, change func(context.Context) (admission.State, error)) (*admission.Snapshot, error) {
+	return a.change(nil, actor{from: from, via: viaConfig}, what, change)
+}
+
+// change runs change ("rate", "pause" or "resume"), makes every poll on
+// this gateway see it at once, and logs and records what, before, after,
+// when and from where. ctx is the API request, nil for other sources.
+func (a *Admin) change(ctx *fasthttp.RequestCtx, who actor, what string, change func(context.Context) (admission.State, error)) (*admission.Snapshot, error) {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	before, err := change(c)
 	if err != nil {
-		a.log.Warn("operator change failed", "what", what, "from", from, "err", err)
+		a.g.metrics.storeError(opOperator, err)
+		a.log.Warn("operator change failed", "what", what, "from", who.from, "err", err, "request_id", requestID(ctx))
 		return nil, err
 	}
 	after, err := a.g.Room().Controller.Tick(c)
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("operator change", "what", what, "from", from, "at", time.Now().UTC().Format(time.RFC3339Nano),
-		"before_rate_per_hour", before.RatePerHour, "after_rate_per_hour", after.RatePerHour,
-		"before_paused", before.Paused, "after_paused", after.Paused)
+	a.record(ctx, who, what, setting(what, before), setting(what, after.State))
 	return after, nil
 }
 
-// authorized compares hashes of the presented and configured tokens in
-// constant time, so neither content nor length leaks through timing.
-func (a *Admin) authorized(ctx *fasthttp.RequestCtx) bool {
-	got := ctx.Request.Header.Peek("Authorization")
-	if len(got) <= len(bearerPrefix) || string(got[:len(bearerPrefix)]) != string(bearerPrefix) {
-		return false
+// setting is the setting a change of what touches, as the audit log shows
+// it: the rate, or whether release runs.
+func setting(what string, st admission.State) string {
+	if what == "rate" {
+		return strconv.FormatInt(st.RatePerHour, 10) + " per hour"
 	}
-	h := sha256.Sum256(got[len(bearerPrefix):])
-	return subtle.ConstantTimeCompare(h[:], a.tokenHash[:]) == 1
+	if st.Paused {
+		return "paused"
+	}
+	return "running"
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, v any) error {

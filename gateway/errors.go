@@ -108,9 +108,7 @@ var (
 // serveError writes err as JSON, or as a small HTML page to browsers.
 func serveError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	e := errorFor(err)
-	if e == errInternal {
-		log.Error("internal error", "err", err, "path", string(ctx.Path()))
-	}
+	logAnswer(ctx, log, e, err)
 	ctx.Response.ResetBody()
 	ctx.SetStatusCode(e.Status)
 	if e.RetryAfter > 0 {

@@ -53,6 +53,26 @@ type Options struct {
 	BackendIdle     time.Duration // idle backend connection lifetime; default 4 s
 	MaxConns        int           // backend connections; default 1024
 
+	// MaxPoll is the longest interval a waiting person is told to poll
+	// at; default 120 s.
+	MaxPoll time.Duration
+	// HeartbeatGrace is how late a waiting person may be for the poll they
+	// were told to make before release passes over them as gone, when the
+	// store implements admission.Presence; default 15 s. Negative: never.
+	HeartbeatGrace time.Duration
+
+	// Health, when set, turns on health-driven release (see HealthOptions).
+	Health *HealthOptions
+	// MetricsUnauthenticated serves the operator listener's /metrics
+	// without the admin token.
+	MetricsUnauthenticated bool
+
+	// Site names the deployment in the store's operator records (audit
+	// log, board, gateway heartbeats), which outlive each window's room;
+	// default the first room's name. ID names this gateway in heartbeats;
+	// default its host name and a random suffix.
+	Site, ID string
+
 	Logger *slog.Logger
 	// Now is the gateway's clock for ticket times; default time.Now.
 	Now func() time.Time
@@ -80,6 +100,12 @@ type Gateway struct {
 	room    atomic.Pointer[Room]
 	ended   endedSessions
 	signals *signals // nil without Identity
+	metrics *metrics
+	health  *health // nil without Options.Health
+	// presence records waiting people's polls; nil when the store cannot
+	// skip people who left or HeartbeatGrace is negative.
+	presence *presence
+	console  consoleState // see console.go
 }
 
 // Room returns the room served now.
@@ -104,11 +130,21 @@ func New(o Options) (*Gateway, error) {
 	setDefault(&o.BackendTimeout, 30*time.Second)
 	setDefault(&o.BackendIdle, 4*time.Second)
 	setDefault(&o.MaxConns, 1024)
+	setDefault(&o.MaxPoll, 120*time.Second)
+	if o.HeartbeatGrace == 0 {
+		o.HeartbeatGrace = 15 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Site == "" {
+		o.Site = o.Room.Name
+	}
+	if o.ID == "" {
+		o.ID = newGatewayID()
 	}
 	hc, err := newBackendClient(o)
 	if err != nil {
@@ -116,14 +152,21 @@ func New(o Options) (*Gateway, error) {
 	}
 	g := &Gateway{o: o, log: o.Logger, paths: newPathPolicy(o.Protect, o.Bypass), backend: hc, host: o.Backend.Host}
 	g.room.Store(o.Room)
+	if ps, ok := o.Store.(admission.Presence); ok && o.HeartbeatGrace > 0 {
+		g.presence = &presence{store: ps, grace: o.HeartbeatGrace, log: o.Logger}
+	}
 	if o.Identity != nil {
 		if err := o.Identity.check(); err != nil {
 			return nil, err
 		}
 		g.signals = newSignals(o.Identity)
 	}
+	g.metrics = newMetrics(g.signals)
+	if o.Health != nil {
+		g.health = newHealth(*o.Health)
+	}
 	g.server = &fasthttp.Server{
-		Handler:                      g.Handle,
+		Handler:                      withRequestID(g.Handle),
 		Name:                         "waitroom",
 		ReadBufferSize:               o.MaxHeaderBytes,
 		MaxRequestBodySize:           o.MaxRequestBody,
@@ -230,6 +273,7 @@ func (g *Gateway) Handle(ctx *fasthttp.RequestCtx) {
 		err = g.proxy(ctx)
 	}
 	if err != nil {
+		g.metrics.storeError(opRequest, err)
 		serveError(ctx, g.log, err)
 	}
 }

@@ -108,8 +108,9 @@ func (g *Gateway) authStart(ctx *fasthttp.RequestCtx, method string) error {
 	}
 	now := g.o.Now()
 	if err := id.Stats.VerifyStarted(c, g.Room().Name, method, now); err != nil {
-		g.log.Warn("verification statistics unavailable", "err", err)
+		g.storeFailed(ctx, opVerifyStats, "verification statistics unavailable", err)
 	}
+	g.metrics.verifyStarted(method)
 	g.setCookie(ctx, cookieAuth, blob, prefixAuth+method+"/", 10*time.Minute)
 	ctx.Response.Header.Set("Location", authURL)
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
@@ -137,8 +138,9 @@ func (g *Gateway) authCallback(ctx *fasthttp.RequestCtx, method string) error {
 	p, ret, started, err := id.Verifier.Finish(c, method, query, blob, dh[:])
 	r := g.Room()
 	if !started.IsZero() {
+		g.metrics.verifyFinished(method, g.o.Now().Sub(started), err == nil)
 		if serr := id.Stats.VerifyFinished(c, r.Name, method, started, g.o.Now().Sub(started), err == nil); serr != nil {
-			g.log.Warn("verification statistics unavailable", "err", serr)
+			g.storeFailed(ctx, opVerifyStats, "verification statistics unavailable", serr)
 		}
 	}
 	if err != nil {
@@ -170,6 +172,9 @@ func (g *Gateway) authCallback(ctx *fasthttp.RequestCtx, method string) error {
 	}
 	if place.Position > 0 {
 		r.Controller.NoteIssued(place.Position)
+	}
+	if !place.Existing {
+		g.noteJoin(ctx, r.Name, place.Position) // 0: a place in the pre-queue
 	}
 	q := ticket.Queue{Device: dh, Position: place.Position, PreIndex: place.PreIndex, Method: g.methodIndex(method)}
 	copy(q.Subject[:], hash)
@@ -233,11 +238,12 @@ func (g *Gateway) preQueue(ctx *fasthttp.RequestCtx, tok []byte, q *ticket.Queue
 	b = append(b, `","eta_seconds":`...)
 	b = strconv.AppendInt(b, int64((until+time.Second-1)/time.Second), 10)
 	b = append(b, `,"poll_after_ms":`...)
-	b = strconv.AppendInt(b, pollAfter(until).Milliseconds(), 10)
+	b = strconv.AppendInt(b, g.pollAfter(until).Milliseconds(), 10)
 	b = append(b, `,"commitment":"`...)
 	b = append(b, snap.Draw.Commitment...)
 	b = append(b, `","rate_per_hour":`...)
 	b = strconv.AppendInt(b, snap.RatePerHour, 10)
+	b = append(b, g.messageField()...)
 	b = append(b, '}')
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
@@ -340,6 +346,7 @@ type signals struct {
 type signalState struct {
 	body  []byte          // the /waitroom/api/signals answer
 	admit map[string]bool // methods taking new verifications
+	list  []MethodSignal  // every method's light, for /metrics
 }
 
 // MethodSignal is one method's light as the page shows it.
@@ -420,13 +427,17 @@ func (s *signals) publish(stats map[string]admission.MethodStats, err error) []M
 	body, _ := json.Marshal(struct {
 		Methods []MethodSignal `json:"methods"`
 	}{out})
-	s.state.Store(&signalState{body: body, admit: admit})
+	s.state.Store(&signalState{body: body, admit: admit, list: out})
 	return out
 }
 
 // RunBackground refreshes the traffic lights and the ended sessions every
-// second until ctx ends. cmd runs it beside the controller.
+// second, and hands waiting people's polls to the store every beatEvery,
+// until ctx ends. cmd runs it beside the controller.
 func (g *Gateway) RunBackground(ctx context.Context) {
+	if g.presence != nil {
+		go g.presence.run(ctx)
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -441,13 +452,15 @@ func (g *Gateway) RunBackground(ctx context.Context) {
 	}
 }
 
-// Refresh recomputes the traffic lights and fetches the sessions other
-// gateways ended: one round of RunBackground.
+// Refresh reports the gateway alive and reads the operators' board (see
+// syncConsole), recomputes the traffic lights and fetches the sessions
+// other gateways ended: one round of RunBackground.
 func (g *Gateway) Refresh(ctx context.Context) {
+	g.syncConsole(ctx) // first: the lights computed below include the ones operators forced
 	room := g.Room().Name
 	if g.signals != nil {
 		if _, err := g.signals.refresh(ctx, room, g.o.Now()); err != nil && ctx.Err() == nil {
-			g.log.Warn("traffic lights: statistics unavailable; lights off until they are back", "err", err)
+			g.storeFailed(nil, opVerifyStats, "traffic lights: statistics unavailable; lights off until they are back", err)
 		}
 	}
 	if s, ok := g.o.Store.(admission.Sessions); ok {
@@ -458,6 +471,7 @@ func (g *Gateway) Refresh(ctx context.Context) {
 func (g *Gateway) syncEnded(ctx context.Context, s admission.Sessions, room string) {
 	ids, next, err := s.EndedSince(ctx, room, g.ended.cursor)
 	if err != nil {
+		g.metrics.storeErrors[opSessions].Add(1)
 		return // the store is down: the sessions this gateway ended are still refused
 	}
 	g.ended.cursor = next

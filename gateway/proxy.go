@@ -49,18 +49,21 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 	g.setForwarded(ctx)
 
 	resp := fasthttp.AcquireResponse()
-	err := g.backend.DoDeadline(req, resp, time.Now().Add(g.o.BackendTimeout))
+	start := time.Now()
+	err := g.backend.DoDeadline(req, resp, start.Add(g.o.BackendTimeout))
+	g.metrics.observeBackend(resp.StatusCode(), err, time.Since(start))
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
-		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) {
-			g.log.Warn("backend timeout", "err", err)
+		if isBackendTimeout(err) {
+			g.log.Warn("backend timeout", "request_id", requestID(ctx), "err", err)
 			return errBackendTimeout
 		}
-		g.log.Warn("backend unavailable", "err", err)
+		g.log.Warn("backend unavailable", "request_id", requestID(ctx), "err", err)
 		return errBackendDown
 	}
 	if n := resp.Header.ContentLength(); n > 0 && int64(n) > g.o.MaxResponseBody {
 		fasthttp.ReleaseResponse(resp)
+		g.metrics.backendErrors[backendTooLarge].Add(1)
 		return errBackendTooLarge
 	}
 	resp.Header.CopyTo(&ctx.Response.Header)
@@ -96,7 +99,7 @@ func (g *Gateway) endSession(ctx *fasthttp.RequestCtx, session [16]byte) {
 	c, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := s.EndSession(c, g.Room().Name, base64.RawURLEncoding.EncodeToString(session[:]), g.o.Now().Add(24*time.Hour)); err != nil {
-		g.log.Warn("ended session not shared with other gateways", "err", err)
+		g.storeFailed(ctx, opSessions, "ended session not shared with other gateways", err)
 	}
 }
 

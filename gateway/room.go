@@ -23,12 +23,10 @@ const (
 	cookieAdmission = "wr_admission"
 )
 
-// Poll interval bounds: far from the front a person polls about once a
-// minute, near it every second or two, so 1.9 M waiting people cost tens of
-// thousands of requests per second, not hundreds.
+// minPoll is the shortest poll interval, near the front; the longest is
+// Options.MaxPoll.
 const (
 	minPoll = time.Second
-	maxPoll = 60 * time.Second
 	// joinTimeout bounds the store round trip of a join.
 	joinTimeout = 2 * time.Second
 	// maxReturnPath bounds the remembered return path.
@@ -47,16 +45,18 @@ func (g *Gateway) status(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		return errMethod
 	}
+	g.metrics.statusPolls.Add(1)
 	tok := ticketFrom(ctx)
 	if len(tok) == 0 {
 		return errNoTicket
 	}
 	r := g.Room()
+	now := g.o.Now()
 	var q ticket.Queue
-	if err := r.Queue.Verify(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now(), &q); err != nil {
+	if err := r.Queue.Verify(tok, ctx.Request.Header.Cookie(cookieDevice), now, &q); err != nil {
 		return err
 	}
-	return g.respond(ctx, r, tok, &q)
+	return g.respond(ctx, r, tok, &q, now, false)
 }
 
 // join hands out a place, or the same place again to a device that holds a
@@ -74,7 +74,7 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	if tok := ticketFrom(ctx); len(tok) > 0 {
 		var q ticket.Queue
 		if r.Queue.Verify(tok, device, now, &q) == nil {
-			return g.respond(ctx, r, tok, &q)
+			return g.respond(ctx, r, tok, &q, now, true)
 		}
 	}
 	if g.o.Identity != nil {
@@ -91,12 +91,13 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	r.Controller.NoteIssued(pos)
+	g.noteJoin(ctx, r.Name, pos)
 	q := ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash(device), Position: pos}
 	tok, err := g.issueTicket(ctx, r, q, ret, now)
 	if err != nil {
 		return err
 	}
-	return g.respond(ctx, r, tok, &q)
+	return g.respond(ctx, r, tok, &q, now, true)
 }
 
 // device returns the device id from its cookie, making (and setting) a new
@@ -121,8 +122,11 @@ func (g *Gateway) issueTicket(ctx *fasthttp.RequestCtx, r *Room, q ticket.Queue,
 }
 
 // respond writes a person's standing: admitted once the cursor has reached
-// their position, otherwise their place, the people ahead and the wait.
-func (g *Gateway) respond(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket.Queue) error {
+// their position, otherwise their place, the people ahead and the wait. The
+// answer carries the ticket only when issued is set or respond issues a new
+// one (a join, a drawn pre-queue place): whoever polls holds the ticket
+// already, and a waiting poll's answer is then a third of the size.
+func (g *Gateway) respond(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket.Queue, now time.Time, issued bool) error {
 	snap := r.Controller.Snapshot()
 	if q.Position == 0 {
 		// A pre-queue ticket: wait for the opening, then take the place
@@ -134,26 +138,38 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *tick
 		if tok, err = g.drawn(ctx, r, tok, q, snap); err != nil {
 			return err
 		}
+		issued = true
 	}
 	if closes := snap.Window.Closes; !closes.IsZero() && !snap.Now.Before(closes) {
 		return errWindowClosed
 	}
+	echo := tok
+	if !issued {
+		echo = nil
+	}
 	if q.Position <= snap.Admitted {
-		return g.admit(ctx, r, tok, q, snap)
+		return g.admit(ctx, r, tok, echo, q, snap, now)
 	}
 	wait := snap.Wait(q.Position)
+	poll := g.pollAfter(wait)
+	if g.presence != nil {
+		g.presence.note(r.Name, q.Position, now.Add(poll))
+	}
 	var buf [1024]byte
-	b := appendStanding(buf[:0], tok, "waiting", q.Position, q.Position-snap.Admitted-1, wait, pollAfter(wait), snap)
-	b = append(b, '}')
+	b := appendStanding(buf[:0], echo, "waiting", q.Position, q.Position-snap.Admitted-1, wait, poll, snap)
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
 	ctx.Write(b)
+	// The operator's message goes beside buf, so that however long it is
+	// the poll allocates nothing.
+	ctx.Write(g.messageField())
+	ctx.WriteString("}")
 	return nil
 }
 
-// admit issues the admission token the backend and the proxy check.
-func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket.Queue, snap *admission.Snapshot) error {
-	now := g.o.Now()
+// admit issues the admission token the backend and the proxy check. tok is
+// the verified ticket, echo what the answer repeats of it (nil: nothing).
+func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *ticket.Queue, snap *admission.Snapshot, now time.Time) error {
 	// One session per place, so one per person: every token issued for this
 	// place carries the same session id, and ending the session ends them all.
 	sid := sessionOf(r.Name, q.Subject)
@@ -172,11 +188,12 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket
 		return err
 	}
 	g.setCookie(ctx, cookieAdmission, token, "/", claims.Expiry.Sub(now))
+	g.noteAdmission(ctx, r.Name, q.Position, claims.Method)
 	redirect := r.Queue.ReturnPath(tok)
 	if redirect == "" {
 		redirect = "/"
 	}
-	b := appendStanding(make([]byte, 0, 1024), tok, "admitted", q.Position, 0, 0, 0, snap)
+	b := appendStanding(make([]byte, 0, 1024), echo, "admitted", q.Position, 0, 0, 0, snap)
 	b = append(b, `,"admission":`...)
 	b = strconv.AppendQuote(b, token) // base64url and dots only
 	b = append(b, `,"redirect":`...)
@@ -189,11 +206,16 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket
 }
 
 // appendStanding appends the fields every join and status answer shares,
-// leaving the object open. tok is a verified ticket (base64url and dots).
+// leaving the object open. tok, when not nil, is a verified ticket
+// (base64url and dots) to hand to the person.
 func appendStanding(b, tok []byte, state string, pos, ahead int64, wait, poll time.Duration, snap *admission.Snapshot) []byte {
-	b = append(b, `{"ticket":"`...)
-	b = append(b, tok...)
-	b = append(b, `","state":"`...)
+	b = append(b, '{')
+	if tok != nil {
+		b = append(b, `"ticket":"`...)
+		b = append(b, tok...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"state":"`...)
 	b = append(b, state...)
 	b = append(b, `","position":`...)
 	b = strconv.AppendInt(b, pos, 10)
@@ -210,11 +232,17 @@ func appendStanding(b, tok []byte, state string, pos, ahead int64, wait, poll ti
 	return b
 }
 
-// pollAfter chooses when a person should ask again: a fifth of their
-// remaining wait, within [minPoll, maxPoll], jittered by ±20% so that a
-// crowd that joined together does not poll together.
-func pollAfter(wait time.Duration) time.Duration {
-	p := min(max(wait/5, minPoll), maxPoll)
+// pollAfter chooses when a person should ask again: half their remaining
+// wait, within [minPoll, MaxPoll], jittered by ±20% so that a crowd that
+// joined together does not poll together. Far from the front people poll
+// every MaxPoll, near it every second or two: with 1.9 M people waiting and
+// 2 M/hour released that is about 1.9 M / MaxPoll plus 555/s x 2 x
+// ln(MaxPoll / 1 s) requests a second (about 21k with MaxPoll 120 s), not
+// the 95k of everyone polling every 20 s. Polling at half the wait keeps
+// the wait shown fresh and, as a heartbeat, tells within seconds that
+// somebody left (see presence).
+func (g *Gateway) pollAfter(wait time.Duration) time.Duration {
+	p := min(max(wait/2, minPoll), g.o.MaxPoll)
 	return time.Duration(float64(p) * (0.8 + 0.4*rand.Float64()))
 }
 

@@ -21,7 +21,11 @@ import (
 )
 
 // identity builds identity-first joining from the configuration.
-func (m *Main) identity(cfg config.Config, log *slog.Logger) (*gateway.Identity, *eligibility.Schedule, error) {
+// The verifier runs on the gateway's clock, simulated or not, so that
+// verification times and ID-token lifetimes are read on one clock; a
+// simulated gateway needs a provider on the same clock (dev-idp
+// --time-scale and --origin).
+func (m *Main) identity(cfg config.Config, clock admission.Clock, log *slog.Logger) (*gateway.Identity, *eligibility.Schedule, error) {
 	people, ok1 := m.Store.(admission.People)
 	stats, ok2 := m.Store.(admission.Verifications)
 	if !ok1 || !ok2 {
@@ -40,7 +44,7 @@ func (m *Main) identity(cfg config.Config, log *slog.Logger) (*gateway.Identity,
 			RedirectURL: cfg.CallbackURL(mc.Name), Capacity: mc.Capacity, Enabled: mc.Enabled,
 		})
 	}
-	v, err := identity.New(methods, identity.Options{Secret: secret})
+	v, err := identity.New(methods, identity.Options{Secret: secret, Now: clock.Now})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,9 +72,20 @@ func (m *Main) devIdentityProvider(args []string) error {
 	latency := fs.Duration("latency", 300*time.Millisecond, "time each login takes")
 	capacity := fs.Int("capacity", 200, "concurrent logins per method; more get 503")
 	clientSecret := fs.String("client-secret", "dev-secret", "secret of the client \"waitroom\"")
+	var sim config.Simulation
+	fs.Int64Var(&sim.TimeScale, "time-scale", 1, "simulated seconds per real second, as the gateways' simulation.time_scale (load simulations only)")
+	fs.StringVar(&sim.Origin, "origin", "", "the gateways' simulation.origin (RFC 3339)")
 	if err := fs.Parse(args); err != nil {
 		m.OneShot = true
 		return err
+	}
+	if sim.TimeScale < 1 || sim.TimeScale > 50 {
+		m.OneShot = true
+		return fmt.Errorf("--time-scale must be 1..50, got %d", sim.TimeScale)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, sim.Origin); sim.Origin != "" && err != nil {
+		m.OneShot = true
+		return fmt.Errorf("--origin must be an RFC 3339 time: %w", err)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -81,7 +96,8 @@ func (m *Main) devIdentityProvider(args []string) error {
 		ms = append(ms, devidp.MethodSettings{Name: strings.TrimSpace(n), Latency: *latency, Capacity: *capacity})
 	}
 	m.PublicAddr = ln.Addr().String()
-	p, err := devidp.New(devidp.Options{BaseURL: "http://" + m.PublicAddr, Methods: ms, Clients: map[string]string{"waitroom": *clientSecret}})
+	p, err := devidp.New(devidp.Options{BaseURL: "http://" + m.PublicAddr, Methods: ms, Clients: map[string]string{"waitroom": *clientSecret},
+		Now: sim.Clock(time.Now()).Now})
 	if err != nil {
 		ln.Close()
 		return err

@@ -3,6 +3,7 @@
 //	waitroom serve [--config file.yaml] [flags]   the gateway and operator API
 //	waitroom serve --check-config                 validate the configuration and exit
 //	waitroom demo-backend [--listen addr]         the demo booking backend
+//	    [--jwks url]                              ... verifying admissions with the gateway's keys
 //	waitroom dev-idp [--listen addr]              the development identity provider
 //	waitroom schedule [--from YYYY-MM-DD]         a 10-day rotation for development
 //	waitroom keygen                               fresh ticket keys as YAML

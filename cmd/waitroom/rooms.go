@@ -24,6 +24,7 @@ type rooms struct {
 	keys     []ticket.HMACKey
 	schedule *eligibility.Schedule // nil: one fixed room
 	log      *slog.Logger
+	now      func() time.Time // the gateway's clock, simulated or not
 }
 
 // window is the window to serve at now: the one open, else the next to open
@@ -71,7 +72,8 @@ func (rs *rooms) open(ctx context.Context, now time.Time) (*gateway.Room, contex
 	if err != nil {
 		return nil, nil, err
 	}
-	ctl := admission.NewController(rs.store, name, st, admission.ControllerOptions{Logger: rs.log})
+	ctl := admission.NewController(rs.store, name, st, admission.ControllerOptions{
+		ExpectedLeaveShare: rs.cfg.Queue.ExpectedLeaveShare, Logger: rs.log})
 	cctx, stop := context.WithCancel(ctx)
 	go ctl.Run(cctx)
 	rs.log.Info("serving room", "room", name, "window", win.ID, "opens", win.Opens, "closes", win.Closes,
@@ -92,10 +94,10 @@ func (rs *rooms) follow(ctx context.Context, gw *gateway.Gateway, stop context.C
 			return
 		case <-t.C:
 		}
-		if rs.window(time.Now()).ID == gw.Room().Window {
+		if rs.window(rs.now()).ID == gw.Room().Window {
 			continue
 		}
-		r, next, err := rs.open(ctx, time.Now())
+		r, next, err := rs.open(ctx, rs.now())
 		if err != nil {
 			rs.log.Error("cannot open the next window's room; still serving the previous one", "err", err)
 			continue

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/admissionverify"
 	"github.com/waitroom/waitroom/config"
 	"github.com/waitroom/waitroom/demo"
 	"github.com/waitroom/waitroom/gateway"
@@ -126,18 +127,23 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if m.Store, err = openStore(cfg.Redis, log); err != nil {
+	clock := cfg.Simulation.Clock(time.Now())
+	if clock.Simulated() {
+		log.Warn("SIMULATED CLOCK: time runs faster than real time; for tests and load simulations only",
+			"time_scale", clock.Scale, "origin", clock.Origin)
+	}
+	if m.Store, err = openStore(cfg.Redis, clock, log); err != nil {
 		return err
 	}
 	m.closers = append(m.closers, m.Store.Close)
-	rs := &rooms{store: m.Store, cfg: cfg, keys: queue, log: log}
+	rs := &rooms{store: m.Store, cfg: cfg, keys: queue, log: log, now: clock.Now}
 	var ident *gateway.Identity
 	if cfg.Identity.Enabled {
-		if ident, rs.schedule, err = m.identity(cfg, log); err != nil {
+		if ident, rs.schedule, err = m.identity(cfg, clock, log); err != nil {
 			return err
 		}
 	}
-	room, stopRoom, err := rs.open(ctx, time.Now())
+	room, stopRoom, err := rs.open(ctx, clock.Now())
 	if err != nil {
 		return err
 	}
@@ -155,13 +161,16 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		TicketTTL: cfg.TicketTTL, MaxRequestBody: cfg.Proxy.MaxRequestBody, MaxResponseBody: int64(cfg.Proxy.MaxResponseBody),
 		MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, ReadTimeout: cfg.Proxy.ReadTimeout, WriteTimeout: cfg.Proxy.WriteTimeout,
 		IdleTimeout: cfg.Proxy.IdleTimeout, BackendTimeout: cfg.Proxy.BackendTimeout, BackendIdle: cfg.Proxy.BackendIdle,
-		MaxConns: cfg.Proxy.MaxConns, Logger: log,
+		MaxConns: cfg.Proxy.MaxConns, MaxPoll: cfg.Queue.MaxPoll, HeartbeatGrace: cfg.Queue.HeartbeatGrace,
+		Logger: log, Now: clock.Now, Health: healthOptions(cfg), MetricsUnauthenticated: cfg.Metrics.Unauthenticated,
+		Site: cfg.Room, // the operator records outlive each window's room
 	})
 	if err != nil {
 		return err
 	}
 	m.Gateway = gw
 	m.goRun(func() { gw.RunBackground(ctx) })
+	m.goRun(func() { gw.RunHealth(ctx) })
 	m.goRun(func() {
 		if rs.schedule != nil {
 			rs.follow(ctx, gw, stopRoom)
@@ -188,7 +197,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		m.closers = append(m.closers, w.Close)
 	}
 	log.Info("waiting room ready", "room", room.Name, "identity_first", ident != nil, "backend", backend.Redacted())
-	fmt.Fprintf(m.Stdout, "waiting room:  http://%s/\noperator API:  http://%s/admin/api/state (Authorization: Bearer <admin token>)\n", m.PublicAddr, m.AdminAddr)
+	fmt.Fprintf(m.Stdout, "waiting room:  http://%s/\noperator console: http://%s/admin/ (sign in with the admin token)\noperator API:  http://%s/admin/api/state (Authorization: Bearer <admin token>)\n",
+		m.PublicAddr, m.AdminAddr, m.AdminAddr)
 	return nil
 }
 
@@ -196,6 +206,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 // would through the API.
 func (m *Main) applyLive(before, after config.Live) {
 	if before.RatePerHour != after.RatePerHour {
+		m.Gateway.SetOperatorRate(after.RatePerHour)
 		_, _ = m.Admin.Change("rate", "config file", func(c context.Context) (admission.State, error) {
 			return m.Store.SetRate(c, m.Gateway.Room().Name, after.RatePerHour)
 		})
@@ -225,7 +236,7 @@ func (m *Main) keys(cfg config.Config, log *slog.Logger) ([]ticket.HMACKey, []ti
 	}
 	var adm []ticket.EdKey
 	for _, k := range ek {
-		adm = append(adm, ticket.EdKey{ID: k.ID, Private: k.Private})
+		adm = append(adm, ticket.EdKey{ID: k.ID, Private: k.Private, SignFrom: k.SignFrom})
 	}
 	if len(queue) == 0 || len(adm) == 0 {
 		devQ, devA := ticket.GenerateDevKeys()
@@ -244,16 +255,32 @@ func (m *Main) demoBackend(args []string) error {
 	fs := pflag.NewFlagSet("demo-backend", pflag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	addr := fs.String("listen", "127.0.0.1:8090", "address to listen on")
+	jwks := fs.String("jwks", "", "the gateway's JWKS URL (http://gateway/.well-known/jwks.json): verify every admission token; empty trusts the gateway blindly")
+	issuer := fs.String("issuer", config.Default().Ticket.Issuer, "the gateway's ticket.issuer, with --jwks")
+	audience := fs.String("audience", config.Default().Ticket.Audience, "the gateway's ticket.audience, with --jwks")
 	if err := fs.Parse(args); err != nil {
 		m.OneShot = true
 		return err
 	}
-	srv := &fasthttp.Server{Handler: demo.Handler(demo.Options{}), Name: "demo-backend", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	o := demo.Options{}
+	if *jwks != "" {
+		v, err := admissionverify.New(admissionverify.Options{JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
+			Logger: slog.New(slog.NewTextHandler(m.Stderr, nil))})
+		if err != nil {
+			m.OneShot = true
+			return err
+		}
+		o.Verifier = v
+	}
+	srv := &fasthttp.Server{Handler: demo.Handler(o), Name: "demo-backend", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	var err error
 	if m.PublicAddr, err = m.listen(*addr, srv); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "demo booking backend: http://%s/\n", m.PublicAddr)
+	if o.Verifier == nil {
+		fmt.Fprintln(m.Stderr, "demo booking backend: not verifying admission tokens (no --jwks): whoever reaches it directly can book")
+	}
 	return nil
 }
 
