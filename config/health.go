@@ -17,7 +17,8 @@ type Health struct {
 	// transport errors over Window, in (0, 1]. Default 0.05.
 	MaxErrorRate float64 `mapstructure:"max_error_rate"`
 	// MaxLatency is the highest acceptable 95th percentile of backend
-	// latency over Window, 10ms..30s (the largest finite histogram bucket).
+	// latency over Window, 10ms..10s (below the largest finite histogram
+	// bound, 30s, so that latencies past every bound still count as over).
 	// Default 2s.
 	MaxLatency time.Duration `mapstructure:"max_latency"`
 	// Window is how much recent traffic is judged, Interval..1h. Default 30s.
@@ -71,7 +72,7 @@ func (ps *problems) health(c Config) {
 	if !(h.DecreaseFactor >= 0.01 && h.DecreaseFactor <= 0.99) {
 		ps.add("health.decrease_factor", "must be between 0.01 and 0.99, got %v", h.DecreaseFactor)
 	}
-	ps.durationRange("health.max_latency", h.MaxLatency, 10*time.Millisecond, 30*time.Second)
+	ps.durationRange("health.max_latency", h.MaxLatency, 10*time.Millisecond, 10*time.Second)
 	ps.durationRange("health.interval", h.Interval, 100*time.Millisecond, 10*time.Minute)
 	if h.Window < h.Interval || h.Window > time.Hour {
 		ps.add("health.window", "must be between health.interval (%s) and 1h, got %s", h.Interval, h.Window)

@@ -21,7 +21,7 @@ func TestConfig_ValidateHealth(t *testing.T) {
 		{"ErrErrorRateNaN", func(h *Health) { h.MaxErrorRate = math.NaN() }, []string{"health.max_error_rate"}},
 		{"ErrFactorOne", func(h *Health) { h.DecreaseFactor = 1 }, []string{"health.decrease_factor"}},
 		{"ErrFactorNaN", func(h *Health) { h.DecreaseFactor = math.NaN() }, []string{"health.decrease_factor"}},
-		{"ErrLatency", func(h *Health) { h.MaxLatency = time.Minute }, []string{"health.max_latency"}},
+		{"ErrLatencyPastBuckets", func(h *Health) { h.MaxLatency = 11 * time.Second }, []string{"health.max_latency"}},
 		{"ErrIntervalZero", func(h *Health) { h.Interval = 0 }, []string{"health.interval"}},
 		{"ErrWindowBelowInterval", func(h *Health) { h.Window = time.Second }, []string{"health.window"}},
 		{"ErrMinRequests", func(h *Health) { h.MinRequests = 0 }, []string{"health.min_requests"}},
