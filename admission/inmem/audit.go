@@ -3,12 +3,10 @@ package inmem
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/waitroom/waitroom/admission"
 )
@@ -29,24 +27,15 @@ type console struct {
 	beats  map[string]map[string]admission.GatewaySeen // site → gateway id
 }
 
-// consoles maps each Store to its console records. They sit beside the
-// Store, keyed by a weak pointer and dropped when the Store is collected,
-// so the console's records stay in this file with the console's methods.
-var consoles sync.Map // weak.Pointer[Store] → *console
-
+// console returns s's console records, made on first use.
 func (s *Store) console() *console {
-	k := weak.Make(s)
-	if c, ok := consoles.Load(k); ok {
-		return c.(*console)
-	}
-	c, loaded := consoles.LoadOrStore(k, &console{
-		audit: map[string][]admission.AuditRecord{}, boards: map[string]map[string]string{},
-		beats: map[string]map[string]admission.GatewaySeen{},
+	s.consoleOnce.Do(func() {
+		s.consoleRecords = &console{
+			audit: map[string][]admission.AuditRecord{}, boards: map[string]map[string]string{},
+			beats: map[string]map[string]admission.GatewaySeen{},
+		}
 	})
-	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { consoles.Delete(k) }, k)
-	}
-	return c.(*console)
+	return s.consoleRecords
 }
 
 // AppendAudit is admission.Audit's. The log is trimmed to AuditKept when it

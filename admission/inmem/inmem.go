@@ -33,6 +33,11 @@ type Store struct {
 	stats  map[statsKey]map[string]*admission.MethodStats
 	oldest int64 // no bucket below this one is kept in stats
 	ended  map[string]*endedLog
+
+	// consoleRecords are the operator console's (audit.go), behind their
+	// own lock: the console never waits for the queue's.
+	consoleOnce    sync.Once
+	consoleRecords *console
 }
 
 type room struct {
