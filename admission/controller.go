@@ -17,8 +17,9 @@ type Snapshot struct {
 	// MeasuredPerHour is the release rate observed over the last minute while
 	// people were waiting and release was running, in people admitted per
 	// hour (positions skipped because their holders left do not count). It
-	// is the configured rate until five seconds of such release are seen, or
-	// again for a moment after the rate changes.
+	// is the configured rate until five seconds of such release, long enough
+	// for 20 people at that rate, are seen, and again for a moment after the
+	// rate changes.
 	MeasuredPerHour float64
 	// LeaveShare estimates the share of the people ahead of anyone waiting
 	// who will have left before the cursor reaches them: the share of
@@ -74,6 +75,10 @@ type ControllerOptions struct {
 // weighs: after that many the measured share counts as much as the
 // expectation, and it soon dominates.
 const leavePrior = 10_000
+
+// minMeasured is how many people the configured rate must have released
+// over the measured span before the measurement replaces it.
+const minMeasured = 20
 
 // Controller advances a room's cursor on every tick and keeps the latest
 // Snapshot for lock-free reads. Each gateway runs one; because Store.Advance
@@ -265,7 +270,9 @@ func (c *Controller) publish(st State) *Snapshot {
 		moved += (b.admitted - b.skipped) - (a.admitted - a.skipped)
 		span += b.at.Sub(a.at)
 	}
-	if span >= 5*time.Second {
+	// A measurement needs time and people: at a slow rate five seconds
+	// may release nobody, which says nothing about the rate.
+	if span >= 5*time.Second && float64(st.RatePerHour)*span.Hours() >= minMeasured {
 		s.MeasuredPerHour = float64(moved) / span.Hours()
 	}
 	c.snap.Store(s)

@@ -250,3 +250,16 @@ func TestController_ExpectedLeaveShare(t *testing.T) {
 		t.Fatalf("wait of position 100 = %v, want 90 s (10%% of those ahead expected to leave)", got)
 	}
 }
+
+// At a slow rate a few seconds release nobody: that is no measurement, and
+// the estimate stays on the configured rate instead of jumping to MaxWait.
+func TestController_SlowRateKeepsConfigured(t *testing.T) {
+	f := newFixture(t, 100, 50) // one person every 36 s
+	s := f.run(t, 10*time.Second)
+	if s.Admitted != 0 || s.MeasuredPerHour != 100 {
+		t.Fatalf("after 10 s at 100/h: cursor %d, measured %v/h; want 0 and the configured 100", s.Admitted, s.MeasuredPerHour)
+	}
+	if w := s.Wait(1); w > time.Minute {
+		t.Fatalf("wait of the first person = %v, want about 36 s", w)
+	}
+}
