@@ -25,7 +25,8 @@ run: build
 	 echo "operator token: var/admin-token   (curl -H \"Authorization: Bearer \$$(cat var/admin-token)\" http://127.0.0.1:8081/admin/api/state)"; \
 	 WAITROOM_ADMIN_TOKEN_FILE=var/admin-token $(BIN)/waitroom serve --config etc/dev.yaml
 
-# Every test. Installs redis-server when it is missing and we may (root with apt-get).
+# Every test. Installs redis-server and chromium (browser tests) when missing and
+# we may (root with apt-get); WAITROOM_SKIP_BROWSER=1 skips the browser tests.
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 9m ./...
 
