@@ -1,0 +1,224 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRun_Smoke runs bin/loadtest on scenarios/smoke.yaml against a real
+// fleet: two `waitroom serve` processes on a real Redis, the demo backend
+// and the development identity provider, compressed in time and crowd. It
+// checks the properties the 20:00 scenario must show (last admission close
+// to stayed/rate, predictions within ±10% for 90%, no inversions, no bypass
+// or second device getting through, no errors) and that nothing outlives
+// the run. The loadtest runs as its own (non-race) binary, as operators run
+// it, so the race detector's cost does not slow the crowd down.
+func TestRun_Smoke(t *testing.T) {
+	bins := buildBinaries(t)
+	out := t.TempDir()
+	cmd := exec.Command(filepath.Join(bins, "loadtest"), "-scenario", "../scenarios/smoke.yaml", "-out", out, "-quiet")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	t.Log("\n" + stdout.String())
+	if err != nil {
+		t.Errorf("loadtest: %v\n%s", err, stderr.String())
+	}
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &rep)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Properties {
+		if p.Checked && !p.Pass {
+			t.Errorf("%s: %s, expected %s", p.Name, p.Actual, p.Expected)
+		}
+	}
+	if len(rep.Errors) > 0 {
+		t.Errorf("errors: %v", rep.Errors)
+	}
+	if left := survivors(bins); left != "" {
+		t.Errorf("processes outlived the run:\n%s", left)
+	}
+
+	// The run did what the scenario says, so the properties mean something.
+	pp := rep.People
+	if pp.Simulated != 2000 || pp.Admitted+pp.GaveUp+pp.Failed != pp.Simulated {
+		t.Errorf("people: %+v", pp)
+	}
+	if share := float64(pp.GaveUp) / float64(pp.Simulated); share < 0.07 || share > 0.13 {
+		t.Errorf("%.3f gave up, the scenario says 0.10", share)
+	}
+	if rep.Accuracy.People != pp.Admitted || rep.LastAdmitted.IdealSeconds < 8*60 {
+		t.Errorf("accuracy over %d of %d admitted; ideal finish %vs", rep.Accuracy.People, pp.Admitted, rep.LastAdmitted.IdealSeconds)
+	}
+	checkRefusals(t, &rep, 20, 20)
+	if n := rep.Requests.ByEndpoint["idp_authorize"]; n < pp.Simulated {
+		t.Errorf("%d logins at the identity provider for %d people", n, pp.Simulated)
+	}
+	for _, f := range []string{"report.md", "queue.svg", "accuracy.svg", "admitted-per-minute.svg", "logs/gateway-2.log"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// checkRefusals requires enough bypass and second-device attempts, all
+// refused.
+func checkRefusals(t *testing.T, rep *Report, minBypass, minSecond int64) {
+	t.Helper()
+	var tried, refused int64
+	for _, c := range rep.Bypass {
+		tried += c.Tried
+		refused += c.Refused
+	}
+	if tried < minBypass || refused != tried {
+		t.Errorf("bypass: %d tried, %d refused: %+v", tried, refused, rep.Bypass)
+	}
+	if sd := rep.SecondDevice; sd.Tried < minSecond || sd.Refused != sd.Tried {
+		t.Errorf("second devices: %+v", sd)
+	}
+}
+
+// A small crowd played in-process (under the race detector in make test),
+// identity first on one gateway with the in-memory store.
+func TestRun_Small(t *testing.T) {
+	bins := buildBinaries(t)
+	sc, err := ParseScenario([]byte(`
+name: small
+people: 300
+rate_per_hour: 36000
+time_scale: 10
+crowd_scale: 1
+max_duration: 5m
+arrival: {ramp: {over: 10s}}
+give_up: {share: 0.1, uniform_of_wait: [0.1, 0.9]}
+bypass_share: 0.1
+second_device_share: 0.1
+identity: {enabled: true, methods: [phone, pass]}
+fleet: {spawn: {gateways: 1, store: memory}}
+expect: {inversions_max: 0, error_share_max: 0}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	rep, err := Run(context.Background(), sc, Options{Waitroom: filepath.Join(bins, "waitroom"), Out: out, Progress: &testWriter{t: t}, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.Summary())
+	for _, p := range rep.Properties {
+		if p.Checked && !p.Pass {
+			t.Errorf("%s: %s, expected %s", p.Name, p.Actual, p.Expected)
+		}
+	}
+	if pp := rep.People; pp.Admitted+pp.GaveUp != 300 || pp.GaveUp == 0 {
+		t.Errorf("people: %+v", pp)
+	}
+	checkRefusals(t, rep, 10, 10)
+	if err := rep.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	if left := survivors(bins); left != "" {
+		t.Errorf("processes outlived the run:\n%s", left)
+	}
+}
+
+// Ctrl-C stops the run and the fleet at once, and the report says so.
+func TestRun_Interrupted(t *testing.T) {
+	bins := buildBinaries(t)
+	sc, err := ParseScenario([]byte(override(minimal, "max_duration: 1h\nfleet: {spawn: {gateways: 1, store: redis}}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(3*time.Second, cancel)
+	start := time.Now()
+	rep, err := Run(ctx, sc, Options{Waitroom: filepath.Join(bins, "waitroom"), Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Complete || rep.StopReason != "interrupted" || rep.Passed || time.Since(start) > 20*time.Second {
+		t.Errorf("complete %v, reason %q, passed %v after %v", rep.Complete, rep.StopReason, rep.Passed, time.Since(start))
+	}
+	if left := survivors(bins); left != "" {
+		t.Errorf("processes outlived the run:\n%s", left)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildBinaries compiles cmd/waitroom and cmd/loadtest once per test
+// binary, into one directory (the loadtest finds waitroom beside itself).
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "loadtest-bin-"); buildErr != nil {
+			return
+		}
+		for _, c := range []string{"waitroom", "loadtest"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, c), "./cmd/"+c)
+			cmd.Dir = ".."
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = errors.New("go build ./cmd/" + c + ": " + err.Error() + "\n" + string(out))
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// survivors lists processes still running a binary from dir.
+func survivors(dir string) string {
+	out, _ := exec.Command("pgrep", "-af", dir).Output()
+	return strings.TrimSpace(string(out))
+}
+
+// testWriter sends progress lines to the test log.
+type testWriter struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	for {
+		line, err := w.b.ReadString('\n')
+		if err != nil {
+			w.b.WriteString(line)
+			return len(p), nil
+		}
+		w.t.Log(strings.TrimRight(line, "\n"))
+	}
+}
