@@ -55,12 +55,17 @@ func (a *Admin) Server() *fasthttp.Server { return a.server }
 
 // StateView is the operator's view of the room.
 type StateView struct {
-	Room                string  `json:"room"`
-	RatePerHour         int64   `json:"rate_per_hour"`
-	Paused              bool    `json:"paused"`
-	Issued              int64   `json:"issued"`
-	Admitted            int64   `json:"admitted"`
-	Waiting             int64   `json:"waiting"`
+	Room        string `json:"room"`
+	RatePerHour int64  `json:"rate_per_hour"`
+	Paused      bool   `json:"paused"`
+	Issued      int64  `json:"issued"`
+	Admitted    int64  `json:"admitted"`
+	Waiting     int64  `json:"waiting"`
+	// Skipped counts the positions release passed over because their
+	// holders stopped polling; LeaveShare is the share of people expected
+	// to leave before their turn that the wait estimate uses.
+	Skipped             int64   `json:"skipped"`
+	LeaveShare          float64 `json:"leave_share"`
 	ReleasedLastMinute  int64   `json:"released_last_minute"`
 	MeasuredRatePerHour float64 `json:"measured_rate_per_hour"`
 	TailWaitSeconds     int64   `json:"tail_wait_seconds"`
@@ -73,7 +78,7 @@ type StateView struct {
 func view(room string, s *admission.Snapshot) StateView {
 	return StateView{
 		Room: room, RatePerHour: s.RatePerHour, Paused: s.Paused, Issued: s.Issued, Admitted: s.Admitted,
-		Waiting: s.Waiting(), ReleasedLastMinute: s.ReleasedLastMinute, MeasuredRatePerHour: s.MeasuredPerHour,
+		Waiting: s.Waiting(), Skipped: s.Skipped, LeaveShare: s.LeaveShare, ReleasedLastMinute: s.ReleasedLastMinute, MeasuredRatePerHour: s.MeasuredPerHour,
 		TailWaitSeconds: int64(s.Wait(s.Issued).Seconds()), StoreHealthy: s.Healthy, StoreTime: s.Now.UTC().Format(time.RFC3339Nano),
 	}
 }
