@@ -384,6 +384,7 @@ type roomState struct {
 	Paused       bool      `json:"paused"`
 	Issued       int64     `json:"issued"`
 	Admitted     int64     `json:"admitted"`
+	Skipped      int64     `json:"skipped"`
 	StoreHealthy bool      `json:"store_healthy"`
 	StoreTime    time.Time `json:"store_time"`
 }
