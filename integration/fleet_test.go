@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,6 +125,23 @@ func testFleet(t *testing.T, redisAddrs []string) {
 			}
 			return nil
 		})
+		// Dashboards see it too: every gateway's /metrics within a second.
+		line := fmt.Sprintf("waitroom_rate_per_hour{room=%q} %d\n", "fleet", rate)
+		for _, g := range gws {
+			err := eventually(time.Now().Add(propagation), 10*time.Millisecond, func() error {
+				r, err := do(mustRequest("GET", g.admin+"/metrics", "", adminToken))
+				if err != nil {
+					return err
+				}
+				if r.status != http.StatusOK || !strings.Contains(string(r.body), line) {
+					return fmt.Errorf("/metrics answered %d without %q", r.status, line)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", g.name, err)
+			}
+		}
 	})
 }
 
