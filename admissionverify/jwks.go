@@ -2,10 +2,7 @@ package admissionverify
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,7 +41,7 @@ func (v *Verifier) fetch(seen *keySet) (*keySet, error) {
 	if len(body) > maxJWKSSize {
 		return nil, fmt.Errorf("key set larger than %d bytes", maxJWKSSize)
 	}
-	keys, err := parseJWKS(body)
+	keys, err := ticket.ParseJWKS(body)
 	if err != nil {
 		return nil, err
 	}
@@ -55,41 +52,6 @@ func (v *Verifier) fetch(seen *keySet) (*keySet, error) {
 	}
 	ks.ak, err = ticket.NewAdmissionVerifier(keys, ticket.AdmissionOptions{Issuer: v.o.Issuer, Audience: v.o.Audience, Leeway: v.o.Leeway})
 	return ks, err
-}
-
-// parseJWKS returns the Ed25519 signing keys of a JWKS. Keys of other types
-// or for other uses are skipped (this verifier would refuse their tokens
-// anyway); a malformed Ed25519 key or a set without any fails the whole set,
-// so that a broken answer never replaces good keys.
-func parseJWKS(body []byte) ([]ticket.EdPublicKey, error) {
-	var set struct {
-		Keys []struct {
-			Kty string `json:"kty"`
-			Crv string `json:"crv"`
-			X   string `json:"x"`
-			Kid string `json:"kid"`
-			Use string `json:"use"`
-			Alg string `json:"alg"`
-		} `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("key set is not a JWKS: %w", err)
-	}
-	var keys []ticket.EdPublicKey
-	for _, k := range set.Keys {
-		if k.Kty != "OKP" || k.Crv != "Ed25519" || (k.Use != "" && k.Use != "sig") || (k.Alg != "" && k.Alg != "EdDSA") {
-			continue
-		}
-		x, err := base64.RawURLEncoding.Strict().DecodeString(k.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("key %q: x is not a base64url Ed25519 public key", k.Kid)
-		}
-		keys = append(keys, ticket.EdPublicKey{ID: k.Kid, Public: x})
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("key set holds no Ed25519 signing key")
-	}
-	return keys, nil
 }
 
 // fingerprint identifies a key set whatever the order of its keys.

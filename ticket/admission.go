@@ -392,3 +392,31 @@ func classifyJWTError(t *jwt.Token, err error) error {
 		return ErrMalformed
 	}
 }
+
+// ParseJWKS returns the Ed25519 signing keys of a JWKS, as JWKS writes
+// them. Keys of other types or for other uses are skipped (an admission
+// verifier refuses their tokens anyway); a malformed Ed25519 key or a set without any fails the whole set,
+// so that a broken answer never replaces good keys.
+func ParseJWKS(body []byte) ([]EdPublicKey, error) {
+	var set struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("key set is not a JWKS: %w", err)
+	}
+	var keys []EdPublicKey
+	for _, k := range set.Keys {
+		if k.Kty != "OKP" || k.Crv != "Ed25519" || (k.Use != "" && k.Use != "sig") || (k.Alg != "" && k.Alg != "EdDSA") {
+			continue
+		}
+		x, err := b64.DecodeString(k.X)
+		if err != nil || len(x) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("key %q: x is not a base64url Ed25519 public key", k.Kid)
+		}
+		keys = append(keys, EdPublicKey{ID: k.Kid, Public: x})
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("key set holds no Ed25519 signing key")
+	}
+	return keys, nil
+}

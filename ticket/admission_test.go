@@ -622,3 +622,25 @@ func TestAdmissionKeys_CheckClaims(t *testing.T) {
 		}
 	}
 }
+
+func TestParseJWKS(t *testing.T) {
+	_, ek := ticket.GenerateDevKeys()
+	k, err := ticket.NewAdmissionKeys(ek, ticket.AdmissionOptions{Issuer: "waitroom", Audience: "booking", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ticket.ParseJWKS(k.JWKS())
+	if err != nil || len(keys) != 1 || keys[0].ID != ek[0].ID || !bytes.Equal(keys[0].Public, ek[0].Private.Public().(ed25519.PublicKey)) {
+		t.Fatalf("ParseJWKS(JWKS()) = %+v, %v; want the one key back", keys, err)
+	}
+	for _, bad := range []string{
+		`not json`,
+		`{"keys":[]}`,
+		`{"keys":[{"kty":"RSA","n":"x","e":"AQAB","kid":"r"}]}`,
+		`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"short","kid":"k"}]}`,
+	} {
+		if _, err := ticket.ParseJWKS([]byte(bad)); err == nil {
+			t.Errorf("ParseJWKS(%s) accepted it", bad)
+		}
+	}
+}
