@@ -211,8 +211,10 @@ func newBackendClient(o Options) (*fasthttp.HostClient, error) {
 		StreamResponseBody:        true,
 		MaxIdemponentCallAttempts: 1, // never send a booking twice
 		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		DisablePathNormalizing:    true, // the gateway forwards the path it checked
 		NoDefaultUserAgentHeader:  true,
+		// Path normalising stays on: the request line is then written from
+		// the parsed path, the one the gateway checked, never the raw one.
+		DisablePathNormalizing: false,
 	}
 	if hc.IsTLS {
 		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}

@@ -17,7 +17,18 @@ import (
 
 // hopByHop are the headers that describe one connection, not the message;
 // they never cross the proxy in either direction (RFC 9110 7.6.1).
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
+// Connection comes first: scanHeaders reports it as bit 0.
+var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// What scanHeaders reports: bit i for hopByHop[i], then headerComplete.
+const (
+	seenConnection = 1 << 0 // hopByHop[0]
+	seenHopByHop   = 1<<len(hopByHop) - 1
+	seenComplete   = 1 << len(hopByHop)
+)
+
+// scanned are the names scanHeaders looks for, in the order of its bits.
+var scanned = append(hopByHop[:len(hopByHop):len(hopByHop)], headerComplete)
 
 // proxy sends an admitted (or bypassed) request to the backend and streams
 // the answer back. Anything else is refused here: a browser is sent to the
@@ -27,26 +38,28 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 	var session [16]byte
 	admitted := false
 	if !g.paths.bypassed(path, ctx.Request.Header.RequestURI()) {
-		tok := ctx.Request.Header.Cookie(cookieAdmission)
+		tok, device := cookies(&ctx.Request.Header, cookieAdmission, cookieDevice)
 		if len(tok) == 0 {
 			return g.refuse(ctx)
 		}
 		var err error
-		if session, err = g.o.Admission.Check(tok, ctx.Request.Header.Cookie(cookieDevice), g.o.Now()); err != nil || g.ended.has(session) {
+		if session, err = g.o.Admission.Check(tok, device, g.o.Now()); err != nil || g.ended.has(session) {
 			return g.refuse(ctx)
 		}
 		admitted = true
 	}
 	req := &ctx.Request
-	// Forward exactly the normalised path that was checked, never the raw
-	// one a backend might decode differently.
-	uri := req.URI()
-	req.SetRequestURIBytes(uri.RequestURI())
-	req.UseHostHeader = false
-	req.SetHost(g.host)
-	req.Header.SetHost(g.host)
-	stripHopByHop(&req.Header)
+	// Every name is deleted from the request unseen: listing a request's
+	// headers would first copy each of its cookies into fasthttp's parsed
+	// list, which costs more than the deletions.
+	stripHopByHop(&req.Header, seenHopByHop)
 	g.setForwarded(ctx)
+	// Forward exactly the normalised path that was checked, never the raw
+	// one a backend might decode differently: the backend client (path
+	// normalising on) writes the request line from the parsed URI, the
+	// checked path quoted again, and the Host header from its host.
+	req.UseHostHeader = false
+	req.URI().SetHost(g.host)
 
 	resp := fasthttp.AcquireResponse()
 	start := time.Now()
@@ -67,9 +80,10 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 		return errBackendTooLarge
 	}
 	resp.Header.CopyTo(&ctx.Response.Header)
-	stripHopByHop(&ctx.Response.Header)
-	if complete := ctx.Response.Header.Peek(headerComplete); len(complete) > 0 {
-		if admitted && string(complete) == "1" {
+	seen := scanHeaders(&ctx.Response.Header)
+	stripHopByHop(&ctx.Response.Header, seen)
+	if seen&seenComplete != 0 {
+		if admitted && string(ctx.Response.Header.Peek(headerComplete)) == "1" {
 			g.endSession(ctx, session)
 		}
 		ctx.Response.Header.Del(headerComplete)
@@ -119,24 +133,42 @@ func (g *Gateway) refuse(ctx *fasthttp.RequestCtx) error {
 	return &Error{Status: fasthttp.StatusForbidden, Code: "not_admitted", Message: "not admitted yet: wait your turn in the waiting room at /waitroom/"}
 }
 
-// setForwarded sets X-Forwarded-For/-Proto/-Host. Values sent by the client
-// are kept only when it is a trusted proxy.
+var (
+	hdrXFF      = []byte("X-Forwarded-For")
+	hdrXFProto  = []byte("X-Forwarded-Proto")
+	hdrXFHost   = []byte("X-Forwarded-Host")
+	commaSpace  = []byte(", ")
+	schemeHTTP  = []byte("http")
+	schemeHTTPS = []byte("https")
+)
+
+// setForwarded sets X-Forwarded-For/-Proto/-Host (the host the client
+// asked for, so it runs before the proxy rewrites it). Values sent by the
+// client are kept only when it is a trusted proxy.
 func (g *Gateway) setForwarded(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
 	remote, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	remote = remote.Unmap()
 	trusted := isTrusted(remote, g.o.TrustedProxies)
-	xff := h.Peek("X-Forwarded-For")
-	if trusted && len(xff) > 0 {
-		h.Set("X-Forwarded-For", string(xff)+", "+remote.String())
-	} else {
-		h.Set("X-Forwarded-For", remote.String())
+	// Built on the stack: an address is at most 45 bytes, and only a
+	// trusted proxy's list of earlier hops can outgrow the buffer.
+	var buf [128]byte
+	xff := buf[:0]
+	if trusted {
+		if prev := h.PeekBytes(hdrXFF); len(prev) > 0 {
+			xff = append(append(xff, prev...), commaSpace...)
+		}
 	}
-	if !trusted || len(h.Peek("X-Forwarded-Proto")) == 0 {
-		h.Set("X-Forwarded-Proto", scheme(ctx.IsTLS()))
+	h.SetCanonical(hdrXFF, remote.AppendTo(xff))
+	if !trusted || len(h.PeekBytes(hdrXFProto)) == 0 {
+		proto := schemeHTTP
+		if ctx.IsTLS() {
+			proto = schemeHTTPS
+		}
+		h.SetCanonical(hdrXFProto, proto)
 	}
-	if !trusted || len(h.Peek("X-Forwarded-Host")) == 0 {
-		h.SetBytesV("X-Forwarded-Host", ctx.Host())
+	if !trusted || len(h.PeekBytes(hdrXFHost)) == 0 {
+		h.SetCanonical(hdrXFHost, ctx.Host())
 	}
 	h.Del("Forwarded") // the one header we do not rewrite must not pass unchecked
 }
@@ -151,32 +183,65 @@ func (g *Gateway) isHTTPS(ctx *fasthttp.RequestCtx) bool {
 	return isTrusted(remote, g.o.TrustedProxies) && bytes.EqualFold(ctx.Request.Header.Peek("X-Forwarded-Proto"), []byte("https"))
 }
 
-func scheme(tls bool) string {
-	if tls {
-		return "https"
-	}
-	return "http"
-}
-
 // headers is what request and response headers share for stripping.
 type headers interface {
 	Peek(key string) []byte
 	Del(key string)
 }
 
-// stripHopByHop removes the hop-by-hop headers and every header that
+// scanHeaders returns which of the scanned names a backend's answer holds,
+// as bits (see seenConnection), in one pass that neither copies nor
+// normalises a key. An answer usually holds none of them, and then the
+// proxy deletes nothing: a Del per possible name normalises it and walks
+// every header, five times the cost of this pass.
+func scanHeaders(h *fasthttp.ResponseHeader) uint32 {
+	var seen uint32
+	for k := range h.All() {
+		for i, name := range scanned {
+			if equalFoldASCII(k, name) {
+				seen |= 1 << i
+			}
+		}
+	}
+	return seen
+}
+
+// equalFoldASCII reports whether b and s are equal ignoring ASCII case.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// stripHopByHop removes the hop-by-hop headers seen (bits as from
+// scanHeaders; seenHopByHop: whichever there are) and every header that
 // Connection names.
-func stripHopByHop(h headers) {
-	// Copied: deleting headers may move the bytes Peek points into.
-	if conn := h.Peek("Connection"); len(conn) > 0 {
-		for name := range strings.SplitSeq(string(conn), ",") {
+func stripHopByHop(h headers, seen uint32) {
+	if seen&seenConnection != 0 {
+		// Copied: deleting headers may move the bytes Peek points into.
+		for name := range strings.SplitSeq(string(h.Peek("Connection")), ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				h.Del(name)
 			}
 		}
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
+	for i, name := range hopByHop {
+		if seen&(1<<i) != 0 {
+			h.Del(name)
+		}
 	}
 }
 

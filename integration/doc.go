@@ -9,5 +9,6 @@
 //	go test ./integration/
 //	    the fleet and failure tests, about 80 s
 //	WAITROOM_MEASURE=1 go test -run Measure -v ./integration/
-//	    joins/s, polls/s, Redis commands, CPU and memory per request, about 20 s
+//	    joins/s, polls/s, Redis commands and CPU per request, gateway and
+//	    Redis memory with a million people waiting, a few minutes
 package integration

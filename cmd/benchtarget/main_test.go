@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -17,7 +18,9 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln) }()
+	go func() {
+		done <- serve(ctx, ln, &fasthttp.Server{ReadTimeout: time.Second, WriteTimeout: time.Second, IdleTimeout: time.Second})
+	}()
 
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/"},
