@@ -145,20 +145,7 @@ func (a *Admin) signIn(ctx *fasthttp.RequestCtx) error {
 }
 
 func (a *Admin) setSessionCookie(ctx *fasthttp.RequestCtx, id string, maxAge time.Duration) {
-	c := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(cookieConsole)
-	c.SetValue(id)
-	c.SetPath(pathConsole)
-	if maxAge < 0 {
-		c.SetExpire(fasthttp.CookieExpireDelete)
-	} else {
-		c.SetMaxAge(int(maxAge / time.Second))
-	}
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetSecure(a.g.isHTTPS(ctx))
-	ctx.Response.Header.SetCookie(c)
+	a.g.setCookieSameSite(ctx, cookieConsole, id, pathConsole, maxAge, fasthttp.CookieSameSiteStrictMode)
 }
 
 // authenticate finds who is calling: a bearer token, else a console session

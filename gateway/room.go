@@ -369,6 +369,12 @@ func localPath(p string) string {
 // setCookie sets an HttpOnly, SameSite=Lax cookie, Secure when the person
 // reached us over HTTPS; a negative maxAge deletes it.
 func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value, path string, maxAge time.Duration) {
+	g.setCookieSameSite(ctx, name, value, path, maxAge, fasthttp.CookieSameSiteLaxMode)
+}
+
+// setCookieSameSite is setCookie with another SameSite mode (the operator
+// console's session is Strict).
+func (g *Gateway) setCookieSameSite(ctx *fasthttp.RequestCtx, name, value, path string, maxAge time.Duration, mode fasthttp.CookieSameSite) {
 	c := fasthttp.AcquireCookie()
 	defer fasthttp.ReleaseCookie(c)
 	c.SetKey(name)
@@ -380,7 +386,7 @@ func (g *Gateway) setCookie(ctx *fasthttp.RequestCtx, name, value, path string, 
 		c.SetMaxAge(int(maxAge / time.Second))
 	}
 	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	c.SetSameSite(mode)
 	c.SetSecure(g.isHTTPS(ctx))
 	ctx.Response.Header.SetCookie(c)
 }
