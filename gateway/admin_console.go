@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"net/netip"
 	"net/url"
@@ -60,6 +61,7 @@ const (
 	viaBearer  = "bearer"
 	viaConsole = "console"
 	viaConfig  = "config"
+	viaHealth  = "health" // the health loop (health.go)
 )
 
 // serveConsole serves what needs no credentials: the page, its files, and
@@ -399,24 +401,27 @@ func (a *Admin) auditList(ctx *fasthttp.RequestCtx) error {
 	}{out})
 }
 
-// record logs an operator change and appends it to the audit log. A store
-// that cannot take the record does not undo the change: the log line holds
-// the same fields.
+// record logs an operator change and appends it to the audit log.
 func (a *Admin) record(ctx *fasthttp.RequestCtx, who actor, what, before, after string) {
-	log := a.log.With("request_id", requestID(ctx))
-	now := time.Now()
-	log.Info("operator change", "what", what, "before", before, "after", after, "from", who.from, "via", who.via,
-		"at", now.UTC().Format(time.RFC3339Nano))
-	au, ok := a.g.o.Store.(admission.Audit)
+	a.g.audit(a.log.With("request_id", requestID(ctx)), admission.AuditRecord{
+		At: time.Now(), What: what, Before: before, After: after, From: who.from, Via: who.via})
+}
+
+// audit logs a change of the room's settings and appends it to the audit
+// log. A store that cannot take the record does not undo the change: the
+// log line holds the same fields.
+func (g *Gateway) audit(log *slog.Logger, r admission.AuditRecord) {
+	log.Info("operator change", "what", r.What, "before", r.Before, "after", r.After, "from", r.From, "via", r.Via,
+		"at", r.At.UTC().Format(time.RFC3339Nano))
+	au, ok := g.o.Store.(admission.Audit)
 	if !ok {
 		return
 	}
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := au.AppendAudit(c, a.g.o.Site, admission.AuditRecord{At: now, What: what, Before: before, After: after, From: who.from, Via: who.via})
-	if err != nil {
-		a.g.metrics.storeError(opOperator, err)
-		log.Error("audit record not stored; this log line is the record", "what", what, "err", err)
+	if err := au.AppendAudit(c, g.o.Site, r); err != nil {
+		g.metrics.storeError(opOperator, err)
+		log.Error("audit record not stored; this log line is the record", "what", r.What, "err", err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/waitroom/waitroom/admission"
 )
 
 // HealthOptions turn on health-driven release: every Interval the gateway
@@ -271,6 +273,10 @@ func (h *health) step(ctx context.Context, g *Gateway) {
 	g.log.Info(msg, "room", r.Name, "before_rate_per_hour", rate, "after_rate_per_hour", target,
 		"ceiling_per_hour", v.CeilingPerHour, "window_requests", v.WindowRequests, "error_rate", v.ErrorRate,
 		"latency_p95_seconds", v.LatencyP95Seconds)
+	// In the console's audit log beside the operators' own changes.
+	g.audit(g.log, admission.AuditRecord{At: time.Now(), What: "rate", Before: setting("rate", admission.State{RatePerHour: rate}),
+		After: setting("rate", admission.State{RatePerHour: target}),
+		From:  "health loop", Via: viaHealth})
 	if before.RatePerHour != rate {
 		// SetRate is not compare-and-set: a change made in the instant
 		// between the read and this write was overwritten.

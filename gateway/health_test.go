@@ -181,6 +181,21 @@ func TestHealth_ReleaseFollowsBackend(t *testing.T) {
 	e.want(t, `waitroom_health_rate_changes_total{direction="up"}`, 6)
 	e.want(t, `waitroom_rate_per_hour{room="r"}`, 13_200)
 
+	// Every change of the loop is in the audit log beside the operators'.
+	recs, err := h.store.ListAudit(ctx, h.gw.Site(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var byLoop int
+	for _, r := range recs {
+		if r.Via == "health" && r.What == "rate" {
+			byLoop++
+		}
+	}
+	if byLoop != 10 {
+		t.Fatalf("%d audit records from the health loop, want its 10 rate changes (%+v)", byLoop, recs)
+	}
+
 	// The operator's rate moves the ceiling (rate_per_hour edited in the
 	// config file).
 	h.gw.SetOperatorRate(60_000)
