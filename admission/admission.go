@@ -20,10 +20,53 @@ import (
 // arithmetic stays exact in a Lua double (rate x MaxAdvanceStep in µs < 2^53).
 const MaxRatePerHour = 100_000_000
 
-// MaxAdvanceStep caps the time one Advance accounts for. If no gateway advanced
-// the cursor for longer (all of them stopped, or the store was unreachable),
-// the missed time is not released in one burst when they come back.
+// MaxAdvanceStep is the largest ReleaseOptions.MaxStep: it keeps the
+// release arithmetic exact in a Lua double (rate x MaxAdvanceStep in µs <
+// 2^53).
 const MaxAdvanceStep = 10 * time.Second
+
+// Defaults of ReleaseOptions.
+const (
+	// DefaultMaxStep is one controller tick: a store outage costs the
+	// release it missed, never a burst of it.
+	DefaultMaxStep = 100 * time.Millisecond
+	// DefaultOutageGrace is the gateways' default heartbeat grace.
+	DefaultOutageGrace = 15 * time.Second
+)
+
+// ReleaseOptions shape how a store moves the cursor. Every store of a fleet
+// must be given the same; durations are store time (a simulated clock's).
+// The zero value means the defaults.
+type ReleaseOptions struct {
+	// MaxStep is the most time one release step (Advance, SetRate,
+	// SetPaused) accounts for, in (0, MaxAdvanceStep]. Release that could
+	// not happen for longer, because no gateway reached the store (an
+	// outage, a failover, the whole fleet stopped), is lost, never caught
+	// up: a waiting room protects the booking core, so in no second are
+	// more than rate x (1 s + MaxStep) people released. Gateways must
+	// advance more often than MaxStep, or they lose release on every tick.
+	// Default DefaultMaxStep.
+	MaxStep time.Duration
+	// OutageGrace is how long, after a step that found more than MaxStep
+	// since the one before, nobody is passed over as gone: while no gateway
+	// reached the store, the promises of the people who kept polling could
+	// not reach it either, and only their next ones tell who left. Default
+	// DefaultOutageGrace.
+	OutageGrace time.Duration
+}
+
+// WithDefaults returns o with zero fields set to their defaults and
+// MaxStep bounded by MaxAdvanceStep.
+func (o ReleaseOptions) WithDefaults() ReleaseOptions {
+	if o.MaxStep <= 0 {
+		o.MaxStep = DefaultMaxStep
+	}
+	o.MaxStep = min(o.MaxStep, MaxAdvanceStep)
+	if o.OutageGrace <= 0 {
+		o.OutageGrace = DefaultOutageGrace
+	}
+	return o
+}
 
 // Errors returned by Store implementations. Adapters translate their
 // dependency's failures into these, wrapped with context.
@@ -35,6 +78,8 @@ var (
 	ErrInvalidRate = errors.New("rate per hour out of range")
 	// ErrNotInitialized means the room has not been created with Init.
 	ErrNotInitialized = errors.New("room not initialized")
+	// ErrNotReached means a position the cursor has not reached yet.
+	ErrNotReached = errors.New("position not reached by the cursor")
 )
 
 // State is a room's shared state as read from the store.
@@ -57,13 +102,40 @@ type State struct {
 	// holders had left (see Presence); they cost no release capacity.
 	// Skipped <= Admitted.
 	Skipped int64
+	// Rejoined counts the people passed over who came back (Presence.Admit):
+	// they wait in the rejoin line, served before the main line and within
+	// the rate. RejoinAdmitted is its cursor: rejoin indexes
+	// 1..RejoinAdmitted may enter. RejoinAdmitted <= Rejoined.
+	Rejoined, RejoinAdmitted int64
+	// OutageUntil is the end of the time after an outage during which
+	// nobody is passed over as gone (see ReleaseOptions.OutageGrace); zero
+	// or past when there is none.
+	OutageUntil time.Time
 	// Window and Draw are zero for rooms made by Init; see People.
 	Window Window
 	Draw   Draw
 }
 
-// Waiting is the number of people who hold a position and are not admitted.
-func (s State) Waiting() int64 { return s.Issued - s.Admitted }
+// Waiting is the number of people who hold a place and are not admitted:
+// the main line behind the cursor and the rejoin line.
+func (s State) Waiting() int64 { return s.Issued - s.Admitted + s.Rejoined - s.RejoinAdmitted }
+
+// Released counts the people the room let in, each once: the positions the
+// cursor released to their holders and the rejoin line's admissions. It is
+// what the rate counts: in any interval with people waiting it grows by
+// rate x interval, whoever they are.
+func (s State) Released() int64 { return s.Admitted - s.Skipped + s.RejoinAdmitted }
+
+// Cursor is what the release rule moves: both lines' counters and the
+// carried credit.
+type Cursor struct {
+	Issued, Admitted, Skipped int64
+	Rejoined, RejoinAdmitted  int64
+	// Credit is release carried to the next step, in 1/3,600,000,000 of a
+	// person (rate per hour x microseconds).
+	Credit int64
+}
+
 
 // Settings are a room's initial operator settings.
 type Settings struct {
@@ -115,72 +187,80 @@ func ValidRate(perHour int64) bool { return perHour > 0 && perHour <= MaxRatePer
 // credit per elapsed microsecond, and one person per microsPerHour credit.
 const microsPerHour = int64(time.Hour / time.Microsecond)
 
-// Release is the release rule shared by every Store. Given the cursor, the
-// carried credit and the elapsed store time, it returns the new cursor and
-// credit. Stores that run it elsewhere (a Lua script) must match it; the
-// conformance suite checks they do.
-func Release(admitted, issued, credit, ratePerHour int64, elapsed time.Duration) (newAdmitted, newCredit int64) {
-	newAdmitted, newCredit, _ = ReleaseLive(admitted, issued, credit, ratePerHour, elapsed, nil)
-	return newAdmitted, newCredit
-}
-
-// MaxSkipPerAdvance bounds the positions one Advance passes over as gone,
-// so that a long run of people who left costs a few bounded steps, not one
-// unbounded one. At ten ticks a second per gateway it still skips more
-// than a hundred thousand people a second.
+// MaxSkipPerAdvance bounds the positions one release step passes over as
+// gone, so that a long run of people who left costs a few bounded steps,
+// not one unbounded one. At ten ticks a second per gateway it still skips
+// more than a hundred thousand people a second.
 const MaxSkipPerAdvance = 16384
 
-// ReleaseLive is Release for a queue whose people may have left: gone
-// reports whether the holder of a position left (missed their heartbeat,
-// see Presence), and such positions are passed over without using
-// capacity, so release is spent on people who are still there. It returns
-// the new cursor and credit and how many positions were skipped. After
-// MaxSkipPerAdvance skips it stops and carries the people it did not
-// release in the credit. A nil gone skips nobody.
-func ReleaseLive(admitted, issued, credit, ratePerHour int64, elapsed time.Duration, gone func(position int64) bool) (newAdmitted, newCredit, skipped int64) {
-	if elapsed > MaxAdvanceStep {
-		elapsed = MaxAdvanceStep
-	}
+// Release is the release rule shared by every Store; stores that run it
+// elsewhere (a Lua script) must match it, and the conformance suite checks
+// that they do. It releases ratePerHour x elapsed people (elapsed at most
+// MaxAdvanceStep; stores cap it at their ReleaseOptions.MaxStep first),
+// carrying fractions of a person in the credit: first the rejoin line,
+// whose people were ahead of everyone in the main line, then the main
+// line. gone reports whether the holder of a position left (missed their
+// heartbeat, see Presence); such positions are passed over without using
+// capacity, so release is spent on people who are there. gone is called
+// once for each position the cursor reaches, in order, and every position
+// it reports is passed over: after MaxSkipPerAdvance of them the step stops
+// and carries the people it did not release in the credit. A nil gone
+// passes over nobody. When both lines are empty the rest of the step's
+// release is dropped: unused capacity is not banked.
+func Release(c Cursor, ratePerHour int64, elapsed time.Duration, gone func(position int64) bool) Cursor {
+	elapsed = min(elapsed, MaxAdvanceStep)
 	if elapsed <= 0 {
-		return admitted, credit, 0
+		return c
 	}
-	credit += ratePerHour * int64(elapsed/time.Microsecond)
+	credit := c.Credit + ratePerHour*int64(elapsed/time.Microsecond)
 	people := credit / microsPerHour
-	credit %= microsPerHour
-	if gone == nil {
-		admitted += people
-		people = 0
-	}
-	for people > 0 && admitted < issued {
-		if gone(admitted + 1) {
-			if skipped == MaxSkipPerAdvance {
-				break
-			}
+	c.Credit = credit % microsPerHour
+	back := min(people, c.Rejoined-c.RejoinAdmitted)
+	c.RejoinAdmitted += back
+	people -= back
+	skipped := int64(0)
+	for people > 0 && c.Admitted < c.Issued && skipped < MaxSkipPerAdvance {
+		if gone != nil && gone(c.Admitted+1) {
 			skipped++
 		} else {
 			people--
 		}
-		admitted++
+		c.Admitted++
 	}
-	if admitted >= issued {
-		return issued, 0, skipped
+	c.Skipped += skipped
+	if c.Admitted >= c.Issued && c.RejoinAdmitted >= c.Rejoined {
+		c.Admitted, c.Credit = c.Issued, 0
+		return c
 	}
-	return admitted, credit + people*microsPerHour, skipped
+	c.Credit += people * microsPerHour
+	return c
 }
 
 // Presence is implemented by stores that skip people who left. Every
 // status answer tells a waiting person when to ask again; the gateway
 // records, per position, the store time by which they promised to be back
 // (their next poll plus a grace). Release then passes over a position
-// whose promise has expired (ReleaseLive): its holder closed the tab or
-// lost interest, and capacity is not spent on them. A skipped person who
-// comes back is behind the cursor and enters at once, so being skipped
-// never costs anyone their place; it only stops the queue from waiting
-// for them. Positions with no recorded promise count as present.
+// whose promise has expired (Release's gone): its holder closed the tab or
+// lost interest, and capacity is not spent on them. Positions with no
+// recorded promise count as present, and nobody is passed over for
+// ReleaseOptions.OutageGrace after an outage.
+//
+// Being passed over never costs anyone their place, and never lets anyone
+// in beyond the rate: a person passed over who comes back joins the rejoin
+// line, ahead of the main line and served within the rate, so a
+// gateway asks Admit before it lets in anyone the cursor has passed.
 type Presence interface {
 	// Beat records promises; a later promise for a position replaces an
 	// earlier one. Errors: ErrNotInitialized, ErrUnavailable.
 	Beat(ctx context.Context, room string, beats []Beat) error
+	// Admit tells how the holder of position, which the cursor has
+	// passed, enters. Rejoin 0: the cursor released the position to its
+	// holder, who enters now. Rejoin > 0: release passed over the position
+	// as gone and its holder came back; they wait at that index of the
+	// rejoin line and enter once State.RejoinAdmitted reaches it. Every
+	// call for one position gives the same answer. Errors: ErrNotReached,
+	// ErrNotInitialized, ErrUnavailable.
+	Admit(ctx context.Context, room string, position int64) (rejoin int64, err error)
 }
 
 // Beat is one person's promise to poll again: the holder of Position is
@@ -228,6 +308,14 @@ func (c Clock) At(t time.Time) time.Time {
 
 // Now returns the simulated time now.
 func (c Clock) Now() time.Time { return c.At(time.Now()) }
+
+// Sim converts a real duration to the simulated time that passes meanwhile.
+func (c Clock) Sim(d time.Duration) time.Duration {
+	if !c.Simulated() {
+		return d
+	}
+	return d * time.Duration(c.Scale)
+}
 
 // Real converts a simulated duration to the real time it takes.
 func (c Clock) Real(d time.Duration) time.Duration {

@@ -16,7 +16,8 @@ type Snapshot struct {
 	State
 	// MeasuredPerHour is the release rate observed over the last minute while
 	// people were waiting and release was running, in people admitted per
-	// hour (positions skipped because their holders left do not count). It
+	// hour (State.Released: positions skipped because their holders left do
+	// not count, the rejoin line's admissions do). It
 	// is the configured rate until five seconds of such release, long enough
 	// for 20 people at that rate, are seen, and again for a moment after the
 	// rate changes.
@@ -35,17 +36,33 @@ type Snapshot struct {
 }
 
 // Wait estimates how long position still waits: the people ahead who will
-// still be there when the cursor reaches them, at the measured release
-// rate. It is zero once position is admitted.
+// still be there when the cursor reaches them, and the rejoin line, which
+// goes first, at the measured release rate. It is zero once position is
+// admitted.
 func (s *Snapshot) Wait(position int64) time.Duration {
 	left := position - s.Admitted
 	if left <= 0 {
 		return 0
 	}
+	return s.waitFor(float64(left)*(1-s.LeaveShare) + float64(s.Rejoined-s.RejoinAdmitted))
+}
+
+// RejoinWait estimates how long index of the rejoin line still waits: its
+// people come back on purpose, so nobody ahead is expected to leave.
+func (s *Snapshot) RejoinWait(index int64) time.Duration {
+	left := index - s.RejoinAdmitted
+	if left <= 0 {
+		return 0
+	}
+	return s.waitFor(float64(left))
+}
+
+// waitFor is the time the measured rate takes to release people.
+func (s *Snapshot) waitFor(people float64) time.Duration {
 	if s.MeasuredPerHour <= 0 {
 		return MaxWait
 	}
-	w := float64(left) * (1 - s.LeaveShare) / s.MeasuredPerHour * float64(time.Hour)
+	w := people / s.MeasuredPerHour * float64(time.Hour)
 	if w >= float64(MaxWait) {
 		return MaxWait
 	}
@@ -57,8 +74,11 @@ const MaxWait = 30 * 24 * time.Hour
 
 // ControllerOptions configure a Controller; the zero value means defaults.
 type ControllerOptions struct {
-	// Interval between ticks. Default 100 ms: the cursor moves in steps of
-	// rate/36000 at most, never in per-minute jumps.
+	// Interval between ticks, in real time. It must be shorter than the
+	// store's ReleaseOptions.MaxStep (converted to real time), or every
+	// tick loses release; default 80% of DefaultMaxStep, 80 ms, which
+	// leaves a late tick 20 ms. The cursor moves in steps of rate/45000 at
+	// most, never in per-minute jumps.
 	Interval time.Duration
 	// Window over which the release rate is measured. Default one minute.
 	Window time.Duration
@@ -115,7 +135,8 @@ type Reseeder interface {
 type sample struct {
 	at       time.Time // store clock
 	admitted int64
-	skipped  int64
+	released int64 // State.Released
+	waiting  int64
 	issued   int64
 	rate     int64
 	paused   bool
@@ -126,7 +147,7 @@ type sample struct {
 func NewController(store Store, room string, first State, o ControllerOptions) *Controller {
 	c := &Controller{store: store, room: room, interval: o.Interval, window: o.Window, leave: o.ExpectedLeaveShare, log: o.Logger}
 	if c.interval <= 0 {
-		c.interval = 100 * time.Millisecond
+		c.interval = DefaultMaxStep * 4 / 5
 	}
 	if c.window <= 0 {
 		c.window = time.Minute
@@ -245,7 +266,8 @@ func (c *Controller) reseed(ctx context.Context) (State, error) {
 // publish records st and stores the snapshot built from it. c.mu is held
 // (or c is not yet shared).
 func (c *Controller) publish(st State) *Snapshot {
-	c.samples = append(c.samples, sample{at: st.Now, admitted: st.Admitted, skipped: st.Skipped, issued: st.Issued, rate: st.RatePerHour, paused: st.Paused})
+	c.samples = append(c.samples, sample{at: st.Now, admitted: st.Admitted, released: st.Released(), waiting: st.Waiting(),
+		issued: st.Issued, rate: st.RatePerHour, paused: st.Paused})
 	cut := 0
 	for cut < len(c.samples)-1 && st.Now.Sub(c.samples[cut].at) > c.window {
 		cut++
@@ -264,10 +286,10 @@ func (c *Controller) publish(st State) *Snapshot {
 		if b.rate != st.RatePerHour {
 			break
 		}
-		if a.paused || b.paused || b.admitted >= b.issued || a.rate != b.rate {
+		if a.paused || b.paused || b.waiting == 0 || a.rate != b.rate {
 			continue
 		}
-		moved += (b.admitted - b.skipped) - (a.admitted - a.skipped)
+		moved += b.released - a.released
 		span += b.at.Sub(a.at)
 	}
 	// A measurement needs time and people: at a slow rate five seconds

@@ -130,6 +130,17 @@ func TestSnapshot_Wait(t *testing.T) {
 			t.Errorf("Wait(%d) = %v, want %v", tc.pos, got, tc.want)
 		}
 	}
+	// The rejoin line goes first and nobody in it is expected to leave.
+	s.Rejoined, s.RejoinAdmitted, s.LeaveShare = 70, 10, 0.5
+	if got, want := s.Wait(160), 90*time.Second; got != want {
+		t.Errorf("Wait(160) behind 60 rejoining, half of 60 leaving = %v, want %v", got, want)
+	}
+	if got, want := s.RejoinWait(40), 30*time.Second; got != want {
+		t.Errorf("RejoinWait(40) = %v, want %v", got, want)
+	}
+	if got := s.RejoinWait(10); got != 0 {
+		t.Errorf("RejoinWait of an admitted index = %v, want 0", got)
+	}
 	s.MeasuredPerHour = 0
 	if got := s.Wait(101); got != admission.MaxWait {
 		t.Errorf("Wait at rate 0 = %v, want MaxWait", got)

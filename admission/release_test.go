@@ -9,24 +9,29 @@ import (
 
 func TestRelease(t *testing.T) {
 	for _, tc := range []struct {
-		name                     string
-		admitted, issued, credit int64
-		rate                     int64
-		elapsed                  time.Duration
-		wantAdmitted, wantCredit int64
+		name    string
+		in      admission.Cursor
+		rate    int64
+		elapsed time.Duration
+		want    admission.Cursor
 	}{
-		{"OneSecondAt36000", 0, 1000, 0, 36000, time.Second, 10, 0},
-		{"FractionCarried", 0, 1000, 0, 3600, 500 * time.Millisecond, 0, 1_800_000_000},
-		{"FractionCompletes", 0, 1000, 1_800_000_000, 3600, 500 * time.Millisecond, 1, 0},
-		{"CappedAtIssued", 5, 8, 0, 36000, time.Second, 8, 0},
-		{"NoTime", 3, 8, 7, 36000, 0, 3, 7},
-		{"NegativeTime", 3, 8, 7, 36000, -time.Second, 3, 7},
-		{"LongGapCapped", 0, 1_000_000, 0, 3600, time.Hour, 10, 0},
+		{"OneSecondAt36000", admission.Cursor{Issued: 1000}, 36000, time.Second, admission.Cursor{Issued: 1000, Admitted: 10}},
+		{"FractionCarried", admission.Cursor{Issued: 1000}, 3600, 500 * time.Millisecond, admission.Cursor{Issued: 1000, Credit: 1_800_000_000}},
+		{"FractionCompletes", admission.Cursor{Issued: 1000, Credit: 1_800_000_000}, 3600, 500 * time.Millisecond, admission.Cursor{Issued: 1000, Admitted: 1}},
+		{"CappedAtIssued", admission.Cursor{Issued: 8, Admitted: 5}, 36000, time.Second, admission.Cursor{Issued: 8, Admitted: 8}},
+		{"NoTime", admission.Cursor{Issued: 8, Admitted: 3, Credit: 7}, 36000, 0, admission.Cursor{Issued: 8, Admitted: 3, Credit: 7}},
+		{"NegativeTime", admission.Cursor{Issued: 8, Admitted: 3, Credit: 7}, 36000, -time.Second, admission.Cursor{Issued: 8, Admitted: 3, Credit: 7}},
+		{"LongGapCapped", admission.Cursor{Issued: 1_000_000}, 3600, time.Hour, admission.Cursor{Issued: 1_000_000, Admitted: 10}},
+		{"RejoinLineFirst", admission.Cursor{Issued: 100, Admitted: 50, Rejoined: 7, RejoinAdmitted: 2}, 36000, time.Second,
+			admission.Cursor{Issued: 100, Admitted: 55, Rejoined: 7, RejoinAdmitted: 7}},
+		{"OnlyTheRejoinLine", admission.Cursor{Issued: 50, Admitted: 50, Rejoined: 30, RejoinAdmitted: 2}, 36000, time.Second,
+			admission.Cursor{Issued: 50, Admitted: 50, Rejoined: 30, RejoinAdmitted: 12}},
+		{"BothLinesEmptyBankNothing", admission.Cursor{Issued: 50, Admitted: 48, Rejoined: 3, RejoinAdmitted: 2}, 36000, time.Second,
+			admission.Cursor{Issued: 50, Admitted: 50, Rejoined: 3, RejoinAdmitted: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			gotA, gotC := admission.Release(tc.admitted, tc.issued, tc.credit, tc.rate, tc.elapsed)
-			if gotA != tc.wantAdmitted || gotC != tc.wantCredit {
-				t.Fatalf("Release() = (%d, %d), want (%d, %d)", gotA, gotC, tc.wantAdmitted, tc.wantCredit)
+			if got := admission.Release(tc.in, tc.rate, tc.elapsed, nil); got != tc.want {
+				t.Fatalf("Release() = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
@@ -34,40 +39,57 @@ func TestRelease(t *testing.T) {
 
 // Many small steps release exactly what one long step does: no rounding drift.
 func TestRelease_NoDrift(t *testing.T) {
-	var admitted, credit int64
+	c := admission.Cursor{Issued: 1 << 40}
 	for range 36_000 { // one hour in 100 ms ticks
-		admitted, credit = admission.Release(admitted, 1<<40, credit, 2_000_000, 100*time.Millisecond)
+		c = admission.Release(c, 2_000_000, 100*time.Millisecond, nil)
 	}
-	if got, want := admitted, int64(2_000_000); got != want {
+	if got, want := c.Admitted, int64(2_000_000); got != want {
 		t.Fatalf("admitted after one hour = %d, want %d", got, want)
 	}
 }
 
-func TestReleaseLive(t *testing.T) {
-	gone := func(p int64) bool { return p%2 == 0 } // every other person left
+func TestRelease_Gone(t *testing.T) {
+	var asked []int64
+	gone := func(p int64) bool { asked = append(asked, p); return p%2 == 0 } // every other person left
 	// 3,600,000/h for 10 ms is 10 people: positions 1..19 hold ten present
 	// people (the odd ones) and nine who left.
-	a, c, skipped := admission.ReleaseLive(0, 100, 0, 3_600_000, 10*time.Millisecond, gone)
-	if a != 19 || c != 0 || skipped != 9 {
-		t.Fatalf("ReleaseLive() = (%d, %d, %d), want (19, 0, 9)", a, c, skipped)
+	c := admission.Release(admission.Cursor{Issued: 100}, 3_600_000, 10*time.Millisecond, gone)
+	if c != (admission.Cursor{Issued: 100, Admitted: 19, Skipped: 9}) {
+		t.Fatalf("Release() = %+v, want 19 admitted, 9 skipped", c)
+	}
+	for i, p := range asked {
+		if p != int64(i+1) {
+			t.Fatalf("gone asked about %v, want each position once, in order", asked)
+		}
 	}
 	// Reaching the end of the queue banks nothing.
-	a, c, skipped = admission.ReleaseLive(0, 6, 0, 3_600_000, 10*time.Millisecond, gone)
-	if a != 6 || c != 0 || skipped != 3 {
-		t.Fatalf("ReleaseLive() at the end = (%d, %d, %d), want (6, 0, 3)", a, c, skipped)
+	c = admission.Release(admission.Cursor{Issued: 6}, 3_600_000, 10*time.Millisecond, gone)
+	if c != (admission.Cursor{Issued: 6, Admitted: 6, Skipped: 3}) {
+		t.Fatalf("Release() at the end = %+v, want 6 admitted, 3 skipped", c)
 	}
 }
 
-func TestReleaseLiveSkipBound(t *testing.T) {
-	all := func(int64) bool { return true }
+func TestRelease_SkipBound(t *testing.T) {
+	calls := 0
+	all := func(int64) bool { calls++; return true }
 	// Everyone left: one step passes over MaxSkipPerAdvance of them and
 	// keeps the people it could not release as credit for the next.
-	a, c, skipped := admission.ReleaseLive(0, 1<<20, 0, 3_600_000, 10*time.Millisecond, all)
-	if a != admission.MaxSkipPerAdvance || skipped != admission.MaxSkipPerAdvance {
-		t.Fatalf("ReleaseLive() = admitted %d, skipped %d; want %d of both", a, skipped, admission.MaxSkipPerAdvance)
+	c := admission.Release(admission.Cursor{Issued: 1 << 20}, 3_600_000, 10*time.Millisecond, all)
+	if c.Admitted != admission.MaxSkipPerAdvance || c.Skipped != admission.MaxSkipPerAdvance || calls != admission.MaxSkipPerAdvance {
+		t.Fatalf("Release() = %+v after %d calls; want %d of each", c, calls, admission.MaxSkipPerAdvance)
 	}
-	if want := int64(10) * 3_600_000_000; c != want {
-		t.Fatalf("credit = %d, want the 10 unreleased people (%d)", c, want)
+	if want := int64(10) * 3_600_000_000; c.Credit != want {
+		t.Fatalf("credit = %d, want the 10 unreleased people (%d)", c.Credit, want)
+	}
+}
+
+func TestReleaseOptions_WithDefaults(t *testing.T) {
+	got := admission.ReleaseOptions{MaxStep: time.Hour}.WithDefaults()
+	if got.MaxStep != admission.MaxAdvanceStep || got.OutageGrace != admission.DefaultOutageGrace {
+		t.Fatalf("WithDefaults() = %+v", got)
+	}
+	if got := (admission.ReleaseOptions{}).WithDefaults(); got.MaxStep != admission.DefaultMaxStep {
+		t.Fatalf("zero MaxStep became %v", got.MaxStep)
 	}
 }
 

@@ -16,8 +16,13 @@ import (
 	"github.com/waitroom/waitroom/admission"
 )
 
-// NewStore returns a fresh, empty store for one subtest.
-type NewStore func(tb testing.TB) admission.Store
+// NewStore returns a fresh, empty store for one subtest, releasing by o.
+type NewStore func(tb testing.TB, o admission.ReleaseOptions) admission.Store
+
+// patient are the release options of the tests that measure release over
+// sleeps of a test's length: a step may account for the longest time one
+// can, so that a slow machine's scheduling never looks like an outage.
+var patient = admission.ReleaseOptions{MaxStep: admission.MaxAdvanceStep}
 
 // Run runs the whole suite against stores made by newStore.
 func Run(t *testing.T, newStore NewStore) {
@@ -25,7 +30,7 @@ func Run(t *testing.T, newStore NewStore) {
 	set := admission.Settings{RatePerHour: 36_000}
 
 	t.Run("Init", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		st, err := s.Init(ctx, "r", set)
 		if err != nil {
 			t.Fatal(err)
@@ -52,7 +57,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("ErrInvalidRate", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		for _, rate := range []int64{0, -1, admission.MaxRatePerHour + 1} {
 			if _, err := s.Init(ctx, "r", admission.Settings{RatePerHour: rate}); !errors.Is(err, admission.ErrInvalidRate) {
 				t.Errorf("Init(rate %d) error = %v, want ErrInvalidRate", rate, err)
@@ -65,7 +70,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("ErrNotInitialized", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		if _, err := s.Join(ctx, "nope"); !errors.Is(err, admission.ErrNotInitialized) {
 			t.Errorf("Join error = %v", err)
 		}
@@ -84,7 +89,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("JoinUniqueInOrder", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInit(t, s, "r", set)
 		const workers, each = 20, 100
 		seen := make([]bool, workers*each+1)
@@ -126,7 +131,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("RoomsAreIndependent", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInit(t, s, "a", set)
 		mustInit(t, s, "b", admission.Settings{RatePerHour: 1000, Paused: true})
 		mustJoin(t, s, "a", 3)
@@ -140,7 +145,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("AdvanceNeverPassesIssued", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInit(t, s, "r", admission.Settings{RatePerHour: admission.MaxRatePerHour})
 		mustJoin(t, s, "r", 5)
 		mustAdvance(t, s, "r")
@@ -160,7 +165,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("AdvanceAtRate", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInit(t, s, "r", admission.Settings{RatePerHour: 36_000}) // 10 per second
 		mustJoin(t, s, "r", 1000)
 		start := mustAdvance(t, s, "r")
@@ -170,7 +175,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("ConcurrentAdvancersReleaseOnce", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInit(t, s, "r", admission.Settings{RatePerHour: 72_000}) // 20 per second
 		mustJoin(t, s, "r", 1000)
 		start := mustAdvance(t, s, "r")
@@ -195,7 +200,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("Paused", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInit(t, s, "r", admission.Settings{RatePerHour: admission.MaxRatePerHour, Paused: true})
 		mustJoin(t, s, "r", 10)
 		mustAdvance(t, s, "r")
@@ -213,7 +218,7 @@ func Run(t *testing.T, newStore NewStore) {
 		// Time spent paused is not released on resume: only what is due
 		// since the resume, on the store's clock.
 		st := mustAdvance(t, s, "r")
-		if due, _ := admission.Release(0, st.Issued, 0, st.RatePerHour, st.Now.Sub(before.Now)); st.Admitted > due {
+		if due := admission.Release(admission.Cursor{Issued: st.Issued}, st.RatePerHour, st.Now.Sub(before.Now), nil).Admitted; st.Admitted > due {
 			t.Fatalf("resume released the paused time at once: %+v, %d due since %v", st, due, before.Now)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -223,7 +228,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("SetRateReturnsBefore", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInit(t, s, "r", set)
 		before, err := s.SetRate(ctx, "r", 1234)
 		if err != nil {
@@ -235,6 +240,35 @@ func Run(t *testing.T, newStore NewStore) {
 		if got := mustState(t, s, "r").RatePerHour; got != 1234 {
 			t.Fatalf("rate after SetRate = %d, want 1234", got)
 		}
+	})
+
+	t.Run("NoBurstAfterAGap", func(t *testing.T) {
+		// 3,600,000/h is one person a millisecond. A step accounts for at
+		// most MaxStep: the 600 ms nobody advanced release 50 people, not 600.
+		step := 50 * time.Millisecond
+		s := newStore(t, admission.ReleaseOptions{MaxStep: step})
+		mustInit(t, s, "r", admission.Settings{RatePerHour: 3_600_000, Paused: true})
+		mustJoin(t, s, "r", 2000)
+		if _, err := s.SetPaused(ctx, "r", false); err != nil {
+			t.Fatal(err)
+		}
+		before := mustAdvance(t, s, "r")
+		time.Sleep(600 * time.Millisecond)
+		after := mustAdvance(t, s, "r")
+		if got, most := after.Released()-before.Released(), int64(step/time.Millisecond)+1; got > most {
+			t.Fatalf("one step after %v released %d, want at most %d", after.Now.Sub(before.Now), got, most)
+		}
+		if !after.OutageUntil.After(after.Now) {
+			t.Fatalf("a %v gap left no outage grace: until %v, now %v", after.Now.Sub(before.Now), after.OutageUntil, after.Now)
+		}
+		// Steps closer together than MaxStep release their whole time.
+		start := mustAdvance(t, s, "r")
+		for range 20 {
+			time.Sleep(5 * time.Millisecond)
+			mustAdvance(t, s, "r")
+		}
+		end := mustAdvance(t, s, "r")
+		checkRelease(t, end.Released()-start.Released(), 1000, end.Now.Sub(start.Now))
 	})
 
 	t.Run("Presence", func(t *testing.T) { runPresence(t, newStore) })

@@ -25,8 +25,9 @@ type PeopleStore interface {
 	admission.Sessions
 }
 
-// NewPeopleStore returns a fresh, empty store for one subtest.
-type NewPeopleStore func(tb testing.TB) PeopleStore
+// NewPeopleStore returns a fresh, empty store for one subtest, releasing
+// by o.
+type NewPeopleStore func(tb testing.TB, o admission.ReleaseOptions) PeopleStore
 
 // opensIn is how far in the future the windows of these tests open: long
 // enough for a few claims in the pre-queue, short enough to wait for.
@@ -50,7 +51,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	set := admission.Settings{RatePerHour: 36_000} // 10 per second
 
 	t.Run("InitWindow", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		now := storeNow(t, s)
 		w := admission.Window{Opens: now.Add(time.Hour), Closes: now.Add(2 * time.Hour)}
 		st, err := s.InitWindow(ctx, "r", set, w, commitment, seed)
@@ -98,14 +99,14 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("ErrNotInitialized", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		if _, err := s.Claim(ctx, "nope", admission.Claim{Identity: "i", Device: "d"}); !errors.Is(err, admission.ErrNotInitialized) {
 			t.Fatalf("Claim error = %v, want ErrNotInitialized", err)
 		}
 	})
 
 	t.Run("PreQueueThenDraw", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		opens := storeNow(t, s).Add(opensIn)
 		mustInitWindow(t, s, "r", set, admission.Window{Opens: opens})
 		for i := int64(1); i <= 3; i++ {
@@ -145,7 +146,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("ClaimFreezesPreQueue", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		opens := storeNow(t, s).Add(opensIn)
 		mustInitWindow(t, s, "r", set, admission.Window{Opens: opens})
 		for i := int64(1); i <= 2; i++ {
@@ -165,7 +166,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("ReleaseOnlyInWindow", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		opens := storeNow(t, s).Add(opensIn)
 		// 450 ms at 10 per second is 4.5 people: 4, with half a person of
 		// margin for the stores' rounding of time.
@@ -184,7 +185,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		want, _ := admission.Release(0, 20, 0, set.RatePerHour, w.Closes.Sub(w.Opens))
+		want := admission.Release(admission.Cursor{Issued: 20}, set.RatePerHour, w.Closes.Sub(w.Opens), nil).Admitted
 		if st := mustAdvance(t, s, "r"); st.Admitted != want || st.Issued != 20 {
 			t.Fatalf("after closing: %+v, want %d admitted of 20 (nothing banked before opening)", st, want)
 		}
@@ -203,7 +204,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	// Join is the anonymous way into a room; in a windowed one its
 	// positions would collide with the pre-queue's before the opening.
 	t.Run("JoinInWindow", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		opens := storeNow(t, s).Add(opensIn)
 		w := admission.Window{Opens: opens, Closes: opens.Add(opensIn)}
 		mustInitWindow(t, s, "r", set, w)
@@ -222,7 +223,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("Devices", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInitWindow(t, s, "r", set, admission.Window{})
 		const block = 300 * time.Millisecond
 		claim := func(device string) (admission.Place, error) {
@@ -274,7 +275,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("ConcurrentClaims", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		mustInitWindow(t, s, "r", set, admission.Window{})
 		const people, workers = 5000, 64
 		var (
@@ -332,7 +333,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("VerifyStats", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		now := time.Now()
 		type event struct {
 			method  string
@@ -390,7 +391,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("Sessions", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		until := time.Now().Add(time.Hour)
 		ended := func(cursor string, want ...string) string {
 			t.Helper()
@@ -424,7 +425,7 @@ func RunPeople(t *testing.T, newStore NewPeopleStore) {
 	})
 
 	t.Run("SessionsManyInPages", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, patient)
 		const n, workers = 10_050, 16
 		until := time.Now().Add(time.Hour)
 		var wg sync.WaitGroup

@@ -141,7 +141,7 @@ func (s *Store) SetWindow(_ context.Context, name string, w admission.Window) (a
 		return admission.State{}, err
 	}
 	now := s.Now()
-	r.release(now)
+	r.release(now, s.Release.WithDefaults())
 	if err := admission.CheckWindowChange(r.window, r.draw.Drawn, w); err != nil {
 		return admission.State{}, fmt.Errorf("set window of %q: %w", name, err)
 	}

@@ -27,6 +27,9 @@ var (
 type Store struct {
 	// Now is the store's clock; tests replace it. Defaults to time.Now.
 	Now func() time.Time
+	// Release shapes release (set before first use); the zero value means
+	// the defaults.
+	Release admission.ReleaseOptions
 
 	mu     sync.Mutex
 	rooms  map[string]*room
@@ -41,18 +44,22 @@ type Store struct {
 }
 
 type room struct {
-	issued, admitted, credit int64
-	skipped                  int64
-	rate                     int64
-	paused                   bool
-	epoch                    string
-	last                     time.Time // store time of the previous release
-	window                   admission.Window
-	draw                     admission.Draw // Seed is kept secret by state until Drawn
-	people                   map[string]*holder
+	admission.Cursor
+	outageUntil time.Time // nobody is passed over as gone before it
+	rate        int64
+	paused      bool
+	epoch       string
+	last        time.Time // store time of the previous release
+	window      admission.Window
+	draw        admission.Draw // Seed is kept secret by state until Drawn
+	people      map[string]*holder
 	// beats[p] is the promise of position p (admission.BeatSecond), 0 for
 	// none; positions beyond its end have none.
 	beats []uint32
+	// passed holds the positions release passed over as gone; rejoins maps
+	// those whose holders came back to their rejoin index.
+	passed  map[int64]bool
+	rejoins map[int64]int64
 }
 
 // holder is the record of a person's place (Claim).
@@ -94,7 +101,7 @@ func (s *Store) init(op, name string, set admission.Settings, w admission.Window
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		r = &room{rate: set.RatePerHour, paused: set.Paused, epoch: hex.EncodeToString(b[:]), last: s.Now(),
-			window: w, draw: d, people: map[string]*holder{}}
+			window: w, draw: d, people: map[string]*holder{}, passed: map[int64]bool{}, rejoins: map[int64]int64{}}
 		s.rooms[name] = r
 	}
 	return r.state(s.Now()), nil
@@ -120,8 +127,8 @@ func (s *Store) Join(_ context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("join %q: window not open yet", name)
 	}
 	r.freeze(now)
-	r.issued++
-	return r.issued, nil
+	r.Issued++
+	return r.Issued, nil
 }
 
 // DefaultBlock is the block of a Claim whose Block is zero or negative.
@@ -168,8 +175,8 @@ func (s *Store) Claim(_ context.Context, name string, c admission.Claim) (admiss
 		r.draw.PreQueued++
 		h.preIndex = r.draw.PreQueued
 	} else {
-		r.issued++
-		h.position = r.issued
+		r.Issued++
+		h.position = r.Issued
 	}
 	r.people[c.Identity] = h
 	return admission.Place{Position: h.position, PreIndex: h.preIndex}, nil
@@ -183,7 +190,7 @@ func (s *Store) Advance(_ context.Context, name string) (admission.State, error)
 		return admission.State{}, err
 	}
 	now := s.Now()
-	r.release(now)
+	r.release(now, s.Release.WithDefaults())
 	return r.state(now), nil
 }
 
@@ -217,7 +224,7 @@ func (s *Store) change(name string, f func(*room)) (admission.State, error) {
 		return admission.State{}, err
 	}
 	now := s.Now()
-	r.release(now)
+	r.release(now, s.Release.WithDefaults())
 	before := r.state(now)
 	f(r)
 	return before, nil
@@ -242,18 +249,21 @@ func (r *room) closed(now time.Time) bool {
 func (r *room) freeze(now time.Time) {
 	if !r.window.Opens.IsZero() && !r.draw.Drawn && !now.Before(r.window.Opens) {
 		r.draw.Drawn = true
-		r.issued = max(r.issued, r.draw.PreQueued)
+		r.Issued = max(r.Issued, r.draw.PreQueued)
 	}
 }
 
 // release freezes the pre-queue if due and releases what is due since the
-// previous release. Only the part of that interval inside the window
-// counts, so nothing is banked before the opening or released after the
-// closing.
-func (r *room) release(now time.Time) {
+// previous release, at most o.MaxStep of it (admission.ReleaseOptions).
+// Only the part of that interval inside the window counts, so nothing is
+// banked before the opening or released after the closing.
+func (r *room) release(now time.Time, o admission.ReleaseOptions) {
 	r.freeze(now)
 	if !now.After(r.last) {
 		return
+	}
+	if now.Sub(r.last) > o.MaxStep {
+		r.outageUntil = now.Add(o.OutageGrace)
 	}
 	from, to := r.last, now
 	if from.Before(r.window.Opens) {
@@ -263,14 +273,17 @@ func (r *room) release(now time.Time) {
 		to = r.window.Closes
 	}
 	r.last = now
-	if r.paused {
+	if r.paused || !to.After(from) {
 		return
 	}
-	var skipped int64
-	r.admitted, r.credit, skipped = admission.ReleaseLive(r.admitted, r.issued, r.credit, r.rate, to.Sub(from), func(p int64) bool {
-		return p < int64(len(r.beats)) && admission.GoneBy(r.beats[p], now)
+	calm := now.Before(r.outageUntil)
+	r.Cursor = admission.Release(r.Cursor, r.rate, min(to.Sub(from), o.MaxStep), func(p int64) bool {
+		if calm || p >= int64(len(r.beats)) || !admission.GoneBy(r.beats[p], now) {
+			return false
+		}
+		r.passed[p] = true
+		return true
 	})
-	r.skipped += skipped
 }
 
 // Beat is admission.Presence'. Promises for positions already admitted
@@ -283,7 +296,7 @@ func (s *Store) Beat(_ context.Context, name string, beats []admission.Beat) err
 		return err
 	}
 	for _, b := range beats {
-		if b.Position <= r.admitted || b.Position > r.issued {
+		if b.Position <= r.Admitted || b.Position > r.Issued {
 			continue
 		}
 		if n := b.Position + 1; n > int64(len(r.beats)) {
@@ -294,13 +307,36 @@ func (s *Store) Beat(_ context.Context, name string, beats []admission.Beat) err
 	return nil
 }
 
+// Admit is admission.Presence'.
+func (s *Store) Admit(_ context.Context, name string, position int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.room(name)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case position < 1 || position > r.Admitted:
+		return 0, fmt.Errorf("admit %d in %q at cursor %d: %w", position, name, r.Admitted, admission.ErrNotReached)
+	case !r.passed[position]:
+		return 0, nil
+	}
+	if i, ok := r.rejoins[position]; ok {
+		return i, nil
+	}
+	r.Rejoined++
+	r.rejoins[position] = r.Rejoined
+	return r.Rejoined, nil
+}
+
 func (r *room) state(now time.Time) admission.State {
 	d := r.draw
 	if !d.Drawn {
 		d.Seed = ""
 	}
 	return admission.State{
-		Issued: r.issued, Admitted: r.admitted, Skipped: r.skipped, RatePerHour: r.rate, Paused: r.paused, Epoch: r.epoch, Now: now,
+		Issued: r.Issued, Admitted: r.Admitted, Skipped: r.Skipped, Rejoined: r.Rejoined, RejoinAdmitted: r.RejoinAdmitted,
+		OutageUntil: r.outageUntil, RatePerHour: r.rate, Paused: r.paused, Epoch: r.epoch, Now: now,
 		Window: r.window, Draw: d,
 	}
 }

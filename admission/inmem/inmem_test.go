@@ -13,11 +13,17 @@ import (
 )
 
 func TestStore_Conformance(t *testing.T) {
-	admissiontest.Run(t, func(testing.TB) admission.Store { return inmem.New() })
+	admissiontest.Run(t, func(_ testing.TB, o admission.ReleaseOptions) admission.Store { return releasing(o) })
 }
 
 func TestStore_People(t *testing.T) {
-	admissiontest.RunPeople(t, func(testing.TB) admissiontest.PeopleStore { return inmem.New() })
+	admissiontest.RunPeople(t, func(_ testing.TB, o admission.ReleaseOptions) admissiontest.PeopleStore { return releasing(o) })
+}
+
+func releasing(o admission.ReleaseOptions) *inmem.Store {
+	s := inmem.New()
+	s.Release = o
+	return s
 }
 
 // With a fake clock the release is exact, tick by tick.

@@ -29,7 +29,6 @@ var (
 )
 
 var (
-	windowScript    = script("window.lua")
 	fleetBeatScript = script("fleetbeat.lua")
 	fleetScript     = script("fleet.lua")
 	postScript      = script("post.lua")
@@ -150,7 +149,7 @@ func (s *Store) Gateways(ctx context.Context, site string, d time.Duration) ([]a
 
 // SetWindow runs window.lua: see admission.WindowEditor.
 func (s *Store) SetWindow(ctx context.Context, room string, w admission.Window) (admission.State, error) {
-	st, err := s.state(ctx, "set window", room, windowScript, micros(w.Opens), micros(w.Closes))
+	st, err := s.state(ctx, "set window", room, s.sc.window, micros(w.Opens), micros(w.Closes))
 	if redis.HasErrorPrefix(err, "BADWINDOW") {
 		return admission.State{}, fmt.Errorf("redis set window of %q: %w: %w", room, admission.ErrWindowChange, err)
 	}

@@ -15,7 +15,9 @@ import (
 func TestStore_SimulatedClock(t *testing.T) {
 	srv := redistest.Start(t)
 	clock := admission.Clock{Scale: 20, Origin: time.Now().Add(-time.Second)}
-	s, err := redis.New(redis.Options{Addrs: []string{srv.Addr()}, Clock: clock})
+	// Release options are store time: a step may cover the 5 simulated
+	// seconds below.
+	s, err := redis.New(redis.Options{Addrs: []string{srv.Addr()}, Clock: clock, Release: patient})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func TestStore_SimulatedClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	realStart := time.Now()
-	time.Sleep(250 * time.Millisecond) // 5 s simulated, below admission.MaxAdvanceStep
+	time.Sleep(250 * time.Millisecond) // 5 s simulated, below the MaxStep
 	end, err := s.Advance(ctx, "sim")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ local r = load(KEYS[1])
 if not r then
   r = {issued = 0, admitted = 0, credit = 0, rate = tonumber(ARGV[1]), paused = ARGV[2] == '1', epoch = ARGV[3], last = t,
     opens = tonumber(ARGV[4]), closes = tonumber(ARGV[5]), prequeued = 0, drawn = false,
-    commitment = ARGV[6], seed = ARGV[7], skipped = 0}
+    commitment = ARGV[6], seed = ARGV[7], skipped = 0, rejoined = 0, rejoin_admitted = 0, calm = 0}
   create(KEYS[1], r)
 end
 return reply(r, t)

@@ -17,15 +17,15 @@ import (
 func TestStore_People(t *testing.T) {
 	t.Run("Standalone", func(t *testing.T) {
 		srv := redistest.Start(t)
-		admissiontest.RunPeople(t, func(tb testing.TB) admissiontest.PeopleStore {
-			s, _ := mustStore(tb, srv.Addr())
+		admissiontest.RunPeople(t, func(tb testing.TB, o admission.ReleaseOptions) admissiontest.PeopleStore {
+			s, _ := mustStoreWith(tb, o, srv.Addr())
 			return s
 		})
 	})
 	t.Run("Cluster", func(t *testing.T) {
 		c := redistest.StartCluster(t, 3)
-		admissiontest.RunPeople(t, func(tb testing.TB) admissiontest.PeopleStore {
-			s, _ := mustStore(tb, c.Addrs()...)
+		admissiontest.RunPeople(t, func(tb testing.TB, o admission.ReleaseOptions) admissiontest.PeopleStore {
+			s, _ := mustStoreWith(tb, o, c.Addrs()...)
 			return s
 		})
 	})
@@ -51,7 +51,7 @@ func TestStore_AdvanceWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, prefix := mustStore(t, srv.Addr())
+			s, prefix := mustStoreWith(t, patient, srv.Addr())
 			k := key(prefix, "r")
 			before := fields{issued: 1e12, admitted: 5, credit: 123, rate: admission.MaxRatePerHour, epoch: "e"}
 			before.last = redisNow(t, c) - 5*sec
@@ -73,7 +73,7 @@ func TestStore_AdvanceWindow(t *testing.T) {
 			want := before
 			want.last = after.last
 			elapsed := time.Duration(tt.released(before.last, after.last)) * time.Microsecond
-			want.admitted, want.credit = admission.Release(before.admitted, before.issued, before.credit, before.rate, elapsed)
+			want.admitted, want.credit = release(before, elapsed)
 			if after != want {
 				t.Fatalf("after Advance (release over %v):\n got %+v\nwant %+v", elapsed, after, want)
 			}

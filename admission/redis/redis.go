@@ -5,6 +5,9 @@
 // so any key a room ever needs lands in the room's slot:
 //
 //	<Prefix>:{<room>}                  the room (see lib.lua)
+//	<Prefix>:{<room>}:hb               waiting people's promises to poll again (Beat)
+//	<Prefix>:{<room>}:gone             bitmap of the positions passed over as gone
+//	<Prefix>:{<room>}:rejoin           their rejoin indexes, for those who came back (Admit)
 //	<Prefix>:{<room>}:id:<identity>    a person's place (Claim): pos, pre, dev, verified
 //	<Prefix>:{<room>}:vs:<bucket>      verification counts of one StatsBucket
 //	<Prefix>:{<room>}:ended            stream of ended sessions
@@ -75,6 +78,9 @@ type Options struct {
 	// Clock is the store's clock; the zero value is real time. A simulated
 	// clock (load tests) must be the same on every gateway of a fleet.
 	Clock admission.Clock
+	// Release shapes release, in store time (the Clock's); every gateway of
+	// a fleet must use the same. The zero value means the defaults.
+	Release admission.ReleaseOptions
 	// Logger receives go-redis's own messages. go-redis has one process-wide
 	// logger, so the last Store made with a Logger sets it; nil leaves it.
 	Logger *slog.Logger
@@ -121,7 +127,7 @@ func New(o Options) (*Store, error) {
 		MaxRetries:            -1, // go-redis: -1 means none; 0 means 3
 		DialerRetries:         1,
 	})
-	return &Store{client: client, prefix: prefix, sc: newScripts(o.Clock)}, nil
+	return &Store{client: client, prefix: prefix, sc: newScripts(o.Clock, o.Release.WithDefaults())}, nil
 }
 
 // slogAdapter sends go-redis's own messages (dial failures, pool notes)
@@ -132,20 +138,24 @@ func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
 
-// scripts are the scripts that read the store's clock, built for its Clock.
+// scripts are the scripts that read the store's clock or release, built
+// for its Clock and ReleaseOptions.
 type scripts struct {
-	init, join, advance, state, change, reseed, claim *redis.Script
+	init, join, advance, state, change, reseed, claim, window, admit *redis.Script
 }
 
-func newScripts(c admission.Clock) scripts {
+func newScripts(c admission.Clock, o admission.ReleaseOptions) scripts {
+	at := func(name string) *redis.Script { return scriptAt(name, c, o) }
 	return scripts{
-		init:    scriptAt("init.lua", c),
-		join:    scriptAt("join.lua", c),
-		advance: scriptAt("advance.lua", c),
-		state:   scriptAt("state.lua", c),
-		change:  scriptAt("change.lua", c),
-		reseed:  scriptAt("reseed.lua", c),
-		claim:   scriptAt("claim.lua", c),
+		init:    at("init.lua"),
+		join:    at("join.lua"),
+		advance: at("advance.lua"),
+		state:   at("state.lua"),
+		change:  at("change.lua"),
+		reseed:  at("reseed.lua"),
+		claim:   at("claim.lua"),
+		window:  at("window.lua"),
+		admit:   at("admit.lua"),
 	}
 }
 
@@ -155,12 +165,14 @@ var endScript = script("end.lua")
 //go:embed *.lua
 var luaFiles embed.FS
 
-// script is a script on real time.
-func script(name string) *redis.Script { return scriptAt(name, admission.Clock{}) }
+// script is a script on real time with the default release options.
+func script(name string) *redis.Script {
+	return scriptAt(name, admission.Clock{}, admission.ReleaseOptions{}.WithDefaults())
+}
 
-// scriptAt is the script in name preceded by c as lib.lua expects it and
-// by lib.lua.
-func scriptAt(name string, c admission.Clock) *redis.Script {
+// scriptAt is the script in name preceded by c and o as lib.lua expects
+// them and by lib.lua.
+func scriptAt(name string, c admission.Clock, o admission.ReleaseOptions) *redis.Script {
 	lib, err := luaFiles.ReadFile("lib.lua")
 	if err != nil {
 		panic(err)
@@ -169,11 +181,12 @@ func scriptAt(name string, c admission.Clock) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	clock := "local SCALE, ORIGIN = 1, 0\n"
+	scale, origin := int64(1), int64(0)
 	if c.Simulated() {
-		clock = fmt.Sprintf("local SCALE, ORIGIN = %d, %d\n", c.Scale, c.Origin.UnixMicro())
+		scale, origin = c.Scale, c.Origin.UnixMicro()
 	}
-	return redis.NewScript(clock + string(lib) + "\n" + string(src))
+	head := fmt.Sprintf("local SCALE, ORIGIN, MAX_STEP, GRACE = %d, %d, %d, %d\n", scale, origin, o.MaxStep.Microseconds(), o.OutageGrace.Microseconds())
+	return redis.NewScript(head + string(lib) + "\n" + string(src))
 }
 
 func (s *Store) Init(ctx context.Context, room string, set admission.Settings) (admission.State, error) {
@@ -244,7 +257,8 @@ func (s *Store) Reseed(ctx context.Context, room string, st admission.State) (ad
 			room, st.Epoch, st.Issued, st.Admitted, st.Draw.PreQueued)
 	}
 	return s.state(ctx, "reseed", room, s.sc.reseed, st.Issued, st.Admitted, st.RatePerHour, flag(st.Paused), st.Epoch,
-		micros(st.Window.Opens), micros(st.Window.Closes), st.Draw.PreQueued, flag(st.Draw.Drawn), st.Draw.Commitment, st.Draw.Seed)
+		micros(st.Window.Opens), micros(st.Window.Closes), st.Draw.PreQueued, flag(st.Draw.Drawn), st.Draw.Commitment, st.Draw.Seed,
+		st.Rejoined, st.RejoinAdmitted)
 }
 
 // Close closes the connections to Redis; later calls fail with ErrUnavailable.
@@ -271,6 +285,16 @@ func (s *Store) Beat(ctx context.Context, room string, beats []admission.Beat) e
 	return nil
 }
 
+// Admit is admission.Presence': one script reading the room, the bitmap of
+// positions passed over and, for those, the rejoin line.
+func (s *Store) Admit(ctx context.Context, room string, position int64) (int64, error) {
+	rejoin, err := s.sc.admit.Run(ctx, s.client, s.keys(room), position).Int64()
+	if err != nil {
+		return 0, translate("admit", room, err)
+	}
+	return rejoin, nil
+}
+
 func (s *Store) keys(room string) []string { return []string{s.roomKey(room)} }
 
 func (s *Store) roomKey(room string) string { return s.prefix + ":{" + room + "}" }
@@ -290,13 +314,15 @@ func (s *Store) state(ctx context.Context, op, room string, sc *redis.Script, ar
 
 // parseState decodes lib.lua's reply: issued, admitted, rate, paused (0 or
 // 1), epoch, TIME in microseconds, opens and closes (microseconds, 0: none),
-// prequeued, drawn (0 or 1), commitment, seed ("" until drawn) and skipped.
+// prequeued, drawn (0 or 1), commitment, seed ("" until drawn), skipped,
+// rejoined, rejoin_admitted and calm (microseconds, 0: none).
 func parseState(v []any) (admission.State, error) {
-	if len(v) != 13 {
+	const fields = 16
+	if len(v) != fields {
 		return admission.State{}, fmt.Errorf("unexpected reply %v", v)
 	}
-	var n [13]int64
-	var str [13]string
+	var n [fields]int64
+	var str [fields]string
 	for i, x := range v {
 		var ok bool
 		switch i {
@@ -310,7 +336,8 @@ func parseState(v []any) (admission.State, error) {
 		}
 	}
 	return admission.State{
-		Issued: n[0], Admitted: n[1], Skipped: n[12], RatePerHour: n[2], Paused: n[3] == 1,
+		Issued: n[0], Admitted: n[1], Skipped: n[12], Rejoined: n[13], RejoinAdmitted: n[14], OutageUntil: fromMicros(n[15]),
+		RatePerHour: n[2], Paused: n[3] == 1,
 		Epoch: str[4], Now: time.UnixMicro(n[5]),
 		Window: admission.Window{Opens: fromMicros(n[6]), Closes: fromMicros(n[7])},
 		Draw:   admission.Draw{PreQueued: n[8], Drawn: n[9] == 1, Commitment: str[10], Seed: str[11]},
@@ -343,6 +370,8 @@ func translate(op, room string, err error) error {
 		return fmt.Errorf("redis %s %q: %w", op, room, admission.ErrNotInitialized)
 	case redis.HasErrorPrefix(err, "CLOSED"):
 		return fmt.Errorf("redis %s %q: %w", op, room, admission.ErrClosed)
+	case redis.HasErrorPrefix(err, "NOTREACHED"):
+		return fmt.Errorf("redis %s %q: %w", op, room, admission.ErrNotReached)
 	case unavailable(err):
 		return fmt.Errorf("redis %s %q: %w: %w", op, room, admission.ErrUnavailable, err)
 	default:

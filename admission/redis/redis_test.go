@@ -29,8 +29,18 @@ var prefixes atomic.Int64
 // tb.Cleanup, and that prefix.
 func mustStore(tb testing.TB, addrs ...string) (*redis.Store, string) {
 	tb.Helper()
+	return mustStoreWith(tb, admission.ReleaseOptions{}, addrs...)
+}
+
+// patient lets one step account for the longest time one can, for tests
+// that plant times seconds apart.
+var patient = admission.ReleaseOptions{MaxStep: admission.MaxAdvanceStep}
+
+// mustStoreWith is mustStore releasing by o.
+func mustStoreWith(tb testing.TB, o admission.ReleaseOptions, addrs ...string) (*redis.Store, string) {
+	tb.Helper()
 	prefix := "t" + strconv.FormatInt(prefixes.Add(1), 10)
-	s, err := redis.New(redis.Options{Addrs: addrs, Prefix: prefix})
+	s, err := redis.New(redis.Options{Addrs: addrs, Prefix: prefix, Release: o})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,8 +84,8 @@ func TestNew(t *testing.T) {
 func TestStore_Conformance(t *testing.T) {
 	t.Run("Standalone", func(t *testing.T) {
 		srv := redistest.Start(t)
-		admissiontest.Run(t, func(tb testing.TB) admission.Store {
-			s, _ := mustStore(tb, srv.Addr())
+		admissiontest.Run(t, func(tb testing.TB, o admission.ReleaseOptions) admission.Store {
+			s, _ := mustStoreWith(tb, o, srv.Addr())
 			return s
 		})
 	})
@@ -95,8 +105,8 @@ func TestStore_Conformance(t *testing.T) {
 		if a == b {
 			t.Fatalf("rooms a and b share slot %d", a)
 		}
-		admissiontest.Run(t, func(tb testing.TB) admission.Store {
-			s, _ := mustStore(tb, c.Addrs()...)
+		admissiontest.Run(t, func(tb testing.TB, o admission.ReleaseOptions) admission.Store {
+			s, _ := mustStoreWith(tb, o, c.Addrs()...)
 			return s
 		})
 	})
@@ -202,6 +212,13 @@ func writeFields(tb testing.TB, c *goredis.Client, key string, f fields) {
 	}
 }
 
+// release is admission.Release of a planted room's fields, as Advance must
+// store them.
+func release(f fields, elapsed time.Duration) (admitted, credit int64) {
+	c := admission.Release(admission.Cursor{Issued: f.issued, Admitted: f.admitted, Credit: f.credit}, f.rate, elapsed, nil)
+	return c.Admitted, c.Credit
+}
+
 // redisNow is the server's TIME in microseconds.
 func redisNow(tb testing.TB, c *goredis.Client) int64 {
 	tb.Helper()
@@ -234,7 +251,7 @@ func TestStore_Advance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, prefix := mustStore(t, srv.Addr())
+			s, prefix := mustStoreWith(t, patient, srv.Addr())
 			k := key(prefix, "r")
 			before := tt.before
 			before.epoch = "e"
@@ -259,7 +276,7 @@ func TestStore_Advance(t *testing.T) {
 			default:
 				want.last = after.last
 				elapsed := time.Duration(after.last-before.last) * time.Microsecond
-				want.admitted, want.credit = admission.Release(before.admitted, before.issued, before.credit, before.rate, elapsed)
+				want.admitted, want.credit = release(before, elapsed)
 			}
 			if after != want {
 				t.Fatalf("after Advance:\n got %+v\nwant %+v", after, want)
@@ -271,7 +288,7 @@ func TestStore_Advance(t *testing.T) {
 	}
 
 	t.Run("MeasuredInterval", func(t *testing.T) {
-		s, prefix := mustStore(t, srv.Addr())
+		s, prefix := mustStoreWith(t, patient, srv.Addr())
 		k := key(prefix, "r")
 		if _, err := s.Reseed(ctx, "r", admission.State{Issued: 1e12, RatePerHour: admission.MaxRatePerHour, Epoch: "e"}); err != nil {
 			t.Fatal(err)
@@ -290,7 +307,7 @@ func TestStore_Advance(t *testing.T) {
 		if got, want := before.last, start.Now.UnixMicro(); got != want {
 			t.Fatalf("stored last = %d, State.Now = %d", got, want)
 		}
-		admitted, credit := admission.Release(start.Admitted, start.Issued, before.credit, admission.MaxRatePerHour, end.Now.Sub(start.Now))
+		admitted, credit := release(fields{issued: start.Issued, admitted: start.Admitted, credit: before.credit, rate: admission.MaxRatePerHour}, end.Now.Sub(start.Now))
 		if end.Admitted != admitted || after.credit != credit {
 			t.Fatalf("after %v at rate %d: admitted %d credit %d, want %d %d",
 				end.Now.Sub(start.Now), admission.MaxRatePerHour, end.Admitted, after.credit, admitted, credit)
