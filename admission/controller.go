@@ -35,6 +35,29 @@ type Snapshot struct {
 	Healthy bool
 }
 
+// Why release stops (Snapshot.PauseReason).
+const (
+	// PausedByOperator: an operator (or the config file) paused the room.
+	PausedByOperator = "operator"
+	// PausedStoreUnreachable: the last tick could not reach the store, so
+	// nobody new is admitted until it answers again.
+	PausedStoreUnreachable = "store_unreachable"
+)
+
+// PauseReason says why nobody new is admitted now: "" while release runs,
+// else PausedStoreUnreachable or PausedByOperator (an unreachable store
+// first: an operator's pause read from it may be stale). The waiting page,
+// the operator API and the metrics all report this one answer.
+func (s *Snapshot) PauseReason() string {
+	switch {
+	case !s.Healthy:
+		return PausedStoreUnreachable
+	case s.Paused:
+		return PausedByOperator
+	}
+	return ""
+}
+
 // Wait estimates how long position still waits: the people ahead who will
 // still be there when the cursor reaches them, and the rejoin line, which
 // goes first, at the measured release rate. It is zero once position is

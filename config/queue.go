@@ -23,8 +23,16 @@ type Queue struct {
 	MaxPoll time.Duration `mapstructure:"max_poll"`
 	// HeartbeatGrace is how late a waiting person may be for the poll they
 	// were told to make before release passes over them as gone, 1s..10m
-	// (they are let in at once if they come back). Default 15s.
+	// (if they come back they keep their place, in the rejoin line). After
+	// a store outage nobody is passed over for this long either. Default 15s.
 	HeartbeatGrace time.Duration `mapstructure:"heartbeat_grace"`
+	// MaxReleaseStep is the most release time one step of the cursor
+	// accounts for, 50ms..1s: release missed while the store was
+	// unreachable (an outage, a failover, the whole fleet stopped) is lost
+	// beyond it, never released in one burst, so no second admits more than
+	// rate x (1 s + max_release_step). Gateways tick every 80% of it.
+	// Every gateway of a fleet needs the same. Default 100ms.
+	MaxReleaseStep time.Duration `mapstructure:"max_release_step"`
 	// ExpectedLeaveShare is the share of waiting people expected to leave
 	// before their turn, 0..0.9, from earlier nights. It shapes the first
 	// wait estimates until the queue has measured its own. Default 0.
@@ -36,8 +44,8 @@ type Queue struct {
 // origin + time_scale x (now - origin). Refused with environment production.
 type Simulation struct {
 	// TimeScale is simulated seconds per real second, 1..50. Default 1 (real
-	// time). At 50 a 100 ms controller tick is 5 simulated seconds, half of
-	// admission.MaxAdvanceStep, so release keeps its pace through a late tick.
+	// time). The release step scales with it: at 50 a 100 ms
+	// queue.max_release_step is 5 simulated seconds.
 	TimeScale int64 `mapstructure:"time_scale"`
 	// Origin is the real instant (RFC 3339) at which the simulated clock
 	// reads real time; every gateway of a fleet needs the same one. Empty:
@@ -46,13 +54,14 @@ type Simulation struct {
 }
 
 func defaultQueue() Queue {
-	return Queue{MaxPoll: 120 * time.Second, HeartbeatGrace: 15 * time.Second}
+	return Queue{MaxPoll: 120 * time.Second, HeartbeatGrace: 15 * time.Second, MaxReleaseStep: admission.DefaultMaxStep}
 }
 
 func (ps *problems) queue(c Config) {
 	q := c.Queue
 	ps.durationRange("queue.max_poll", q.MaxPoll, 10*time.Second, 10*time.Minute)
 	ps.durationRange("queue.heartbeat_grace", q.HeartbeatGrace, time.Second, 10*time.Minute)
+	ps.durationRange("queue.max_release_step", q.MaxReleaseStep, 50*time.Millisecond, time.Second)
 	if !(q.ExpectedLeaveShare >= 0 && q.ExpectedLeaveShare <= 0.9) {
 		ps.add("queue.expected_leave_share", "must be between 0 and 0.9, got %v", q.ExpectedLeaveShare)
 	}
@@ -63,6 +72,9 @@ func (ps *problems) queue(c Config) {
 	}
 	s := c.Simulation
 	ps.intRange("simulation.time_scale", s.TimeScale, 1, 50)
+	if step := q.MaxReleaseStep * time.Duration(max(s.TimeScale, 1)); step > admission.MaxAdvanceStep {
+		ps.add("queue.max_release_step", "%v at time_scale %d is %v of store time, over the %v one step may take", q.MaxReleaseStep, s.TimeScale, step, admission.MaxAdvanceStep)
+	}
 	if s.TimeScale != 1 && c.Environment == EnvProduction {
 		ps.add("simulation.time_scale", "an accelerated clock is for tests and simulations only: refused with environment production")
 	}
@@ -82,3 +94,13 @@ func (s Simulation) Clock(start time.Time) admission.Clock {
 	}
 	return admission.Clock{Scale: s.TimeScale, Origin: origin}
 }
+
+// Release is the stores' release options: the release step and the grace
+// after an outage, in store time on clock.
+func (q Queue) Release(clock admission.Clock) admission.ReleaseOptions {
+	return admission.ReleaseOptions{MaxStep: clock.Sim(q.MaxReleaseStep), OutageGrace: q.HeartbeatGrace}
+}
+
+// TickInterval is how often every gateway advances the cursor, in real
+// time: within the release step, with a fifth of it to spare for a late tick.
+func (q Queue) TickInterval() time.Duration { return q.MaxReleaseStep * 4 / 5 }

@@ -25,6 +25,11 @@ func TestValidate_QueueAndSimulation(t *testing.T) {
 		{"poll too short", func(c *Config) { c.Queue.MaxPoll = time.Second }, []string{"queue.max_poll"}},
 		{"grace zero", func(c *Config) { c.Queue.HeartbeatGrace = 0 }, []string{"queue.heartbeat_grace"}},
 		{"leave share", func(c *Config) { c.Queue.ExpectedLeaveShare = 1 }, []string{"queue.expected_leave_share"}},
+		{"release step too short", func(c *Config) { c.Queue.MaxReleaseStep = 10 * time.Millisecond }, []string{"queue.max_release_step"}},
+		{"release step too long", func(c *Config) { c.Queue.MaxReleaseStep = 2 * time.Second }, []string{"queue.max_release_step"}},
+		{"release step too long simulated", func(c *Config) {
+			c.Environment, c.Simulation.TimeScale, c.Queue.MaxReleaseStep = EnvTest, 50, time.Second
+		}, []string{"queue.max_release_step"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,6 +43,17 @@ func TestValidate_QueueAndSimulation(t *testing.T) {
 				t.Fatalf("problems %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func TestQueue_Release(t *testing.T) {
+	q := Default().Queue
+	o := q.Release(Simulation{TimeScale: 10}.Clock(time.Now()))
+	if o.MaxStep != time.Second || o.OutageGrace != 15*time.Second {
+		t.Fatalf("release options at time x10 = %+v, want a 1 s step (100 ms real) and the 15 s grace", o)
+	}
+	if got := q.TickInterval(); got != 80*time.Millisecond {
+		t.Fatalf("tick interval %v, want 80ms", got)
 	}
 }
 

@@ -57,10 +57,20 @@ func (a *Admin) Server() *fasthttp.Server { return a.server }
 type StateView struct {
 	Room        string `json:"room"`
 	RatePerHour int64  `json:"rate_per_hour"`
+	// Paused is true while nobody new is admitted, PauseReason says why
+	// (admission.PausedByOperator or PausedStoreUnreachable), as the
+	// waiting page and the metrics say it.
 	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason,omitempty"`
 	Issued      int64  `json:"issued"`
 	Admitted    int64  `json:"admitted"`
 	Waiting     int64  `json:"waiting"`
+	// Released counts the people let in, each once (admission.State.Released):
+	// what the rate counts. Rejoined and RejoinAdmitted are the rejoin line
+	// of people passed over who came back.
+	Released       int64 `json:"released"`
+	Rejoined       int64 `json:"rejoined"`
+	RejoinAdmitted int64 `json:"rejoin_admitted"`
 	// Skipped counts the positions release passed over because their
 	// holders stopped polling; LeaveShare is the share of people expected
 	// to leave before their turn that the wait estimate uses.
@@ -77,8 +87,8 @@ type StateView struct {
 
 func view(room string, s *admission.Snapshot) StateView {
 	return StateView{
-		Room: room, RatePerHour: s.RatePerHour, Paused: s.Paused, Issued: s.Issued, Admitted: s.Admitted,
-		Waiting: s.Waiting(), Skipped: s.Skipped, LeaveShare: s.LeaveShare, ReleasedLastMinute: s.ReleasedLastMinute, MeasuredRatePerHour: s.MeasuredPerHour,
+		Room: room, RatePerHour: s.RatePerHour, Paused: s.PauseReason() != "", PauseReason: s.PauseReason(), Issued: s.Issued, Admitted: s.Admitted,
+		Waiting: s.Waiting(), Released: s.Released(), Rejoined: s.Rejoined, RejoinAdmitted: s.RejoinAdmitted, Skipped: s.Skipped, LeaveShare: s.LeaveShare, ReleasedLastMinute: s.ReleasedLastMinute, MeasuredRatePerHour: s.MeasuredPerHour,
 		TailWaitSeconds: int64(s.Wait(s.Issued).Seconds()), StoreHealthy: s.Healthy, StoreTime: s.Now.UTC().Format(time.RFC3339Nano),
 	}
 }

@@ -197,7 +197,7 @@ func (g *Gateway) sample(ctx context.Context, now time.Time) {
 	s := console.Sample{
 		At: now, Waiting: snap.Waiting(), Issued: snap.Issued, Admitted: snap.Admitted,
 		AdmittedPerMinute: snap.ReleasedLastMinute, TargetPerMinute: float64(snap.RatePerHour) / 60,
-		Paused: snap.Paused, StoreHealthy: snap.Healthy, StoreLatencyMS: ms(slowest), StoreErrors: failed,
+		Paused: snap.PauseReason() != "", StoreHealthy: snap.Healthy, StoreLatencyMS: ms(slowest), StoreErrors: failed,
 	}
 	cur := g.metrics.sample(now)
 	g.console.mu.Lock()

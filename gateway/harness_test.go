@@ -174,6 +174,8 @@ type standing struct {
 	ETASeconds  int64  `json:"eta_seconds"`
 	PollAfterMS int64  `json:"poll_after_ms"`
 	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason"`
+	Rejoining   bool   `json:"rejoining"`
 	RatePerHour int64  `json:"rate_per_hour"`
 	Admission   string `json:"admission"`
 	Redirect    string `json:"redirect"`

@@ -58,10 +58,11 @@ const (
 	opSessions                   // ended sessions, shared across the fleet
 	opOperator                   // an operator's change
 	opHealth                     // the health loop's read or rate change
+	opAdmit                      // confirming an admission (Presence.Admit)
 	numStoreOps
 )
 
-var storeOpNames = [numStoreOps]string{"request", "verification_stats", "sessions", "operator", "health"}
+var storeOpNames = [numStoreOps]string{"request", "verification_stats", "sessions", "operator", "health", "admit"}
 
 // methodMetrics counts one verification method's verifications.
 type methodMetrics struct {
@@ -244,8 +245,13 @@ func (g *Gateway) appendMetrics(b []byte) []byte {
 	e.value("waitroom_up", 1)
 	e.family("waitroom_store_healthy", "gauge", "1 when the last tick reached the admission store.")
 	e.value("waitroom_store_healthy", boolValue(snap.Healthy), room...)
-	e.family("waitroom_paused", "gauge", "1 while the room's release is paused.")
-	e.value("waitroom_paused", boolValue(snap.Paused), room...)
+	reason := snap.PauseReason()
+	e.family("waitroom_paused", "gauge", "1 while nobody new is admitted, whatever the reason (see waitroom_pause_reason).")
+	e.value("waitroom_paused", boolValue(reason != ""), room...)
+	e.family("waitroom_pause_reason", "gauge", "1 for the reason nobody new is admitted now: operator (a pause) or store_unreachable; 0 for the others.")
+	for _, why := range []string{admission.PausedByOperator, admission.PausedStoreUnreachable} {
+		e.value("waitroom_pause_reason", boolValue(reason == why), append(room[:len(room):len(room)], "reason", why)...)
+	}
 	e.family("waitroom_queue_issued", "gauge", "Highest position handed out (the arrival counter).")
 	e.value("waitroom_queue_issued", float64(snap.Issued), room...)
 	e.family("waitroom_queue_admitted", "gauge", "The release cursor: positions up to it may enter.")
@@ -254,6 +260,12 @@ func (g *Gateway) appendMetrics(b []byte) []byte {
 	e.value("waitroom_queue_waiting", float64(snap.Waiting()), room...)
 	e.family("waitroom_queue_skipped_total", "counter", "Positions release passed over because their holders stopped polling.")
 	e.count("waitroom_queue_skipped_total", uint64(snap.Skipped), room...)
+	e.family("waitroom_queue_released_total", "counter", "People the fleet let in, each once: positions released to their holders plus the rejoin line's admissions. The rate counts these.")
+	e.count("waitroom_queue_released_total", uint64(snap.Released()), room...)
+	e.family("waitroom_queue_rejoined_total", "counter", "People passed over as gone who came back and joined the rejoin line.")
+	e.count("waitroom_queue_rejoined_total", uint64(snap.Rejoined), room...)
+	e.family("waitroom_queue_rejoin_admitted", "gauge", "The rejoin line's cursor: rejoin indexes up to it may enter.")
+	e.value("waitroom_queue_rejoin_admitted", float64(snap.RejoinAdmitted), room...)
 	e.family("waitroom_leave_share", "gauge", "Share of waiting people expected to leave before their turn, as the wait estimate uses it.")
 	e.value("waitroom_leave_share", snap.LeaveShare, room...)
 	e.family("waitroom_rate_per_hour", "gauge", "The room's release rate now (set by the operator or the health loop).")

@@ -10,7 +10,8 @@ import (
 
 // A person who stops polling is passed over by release once they miss
 // their promised poll by the grace, so capacity goes to the people still
-// there; when they come back they are behind the cursor and enter at once.
+// there; when they come back they keep their place, ahead of everyone still
+// waiting, and enter within the rate like everyone else.
 func TestPresenceSkipsPeopleWhoLeft(t *testing.T) {
 	h := mustHarness(t, harnessOptions{rate: 3600, paused: true, opts: func(o *gateway.Options) {
 		o.HeartbeatGrace = 5 * time.Second
@@ -41,10 +42,23 @@ func TestPresenceSkipsPeopleWhoLeft(t *testing.T) {
 	if snap.Admitted != 3 || snap.Skipped != 1 {
 		t.Fatalf("cursor %d, skipped %d; want 3 and 1 (the person who left passed over)", snap.Admitted, snap.Skipped)
 	}
-	for i, p := range []*person{b, c, gone} {
+	for i, p := range []*person{b, c} {
 		if code, s := p.status(); code != 200 || s.State != "admitted" {
 			t.Fatalf("person %d after release: %d %+v", i+2, code, s)
 		}
+	}
+	code, s := gone.status()
+	if code != 200 || s.State != "waiting" || !s.Rejoining || s.Ahead != 0 || s.ETASeconds != 1 {
+		t.Fatalf("the person who left, back: %d %+v; want waiting, rejoining, first, a second away", code, s)
+	}
+	h.advance(time.Second) // one more person's worth, theirs
+	if code, s := gone.status(); code != 200 || s.State != "admitted" {
+		t.Fatalf("the person who came back, a second later: %d %+v", code, s)
+	}
+	// Three people entered in three seconds of release at one a second:
+	// coming back cost capacity like anyone's admission.
+	if snap := h.ctl.Snapshot(); snap.Released() != 3 || snap.Rejoined != 1 || snap.RejoinAdmitted != 1 {
+		t.Fatalf("released %d, rejoined %d, rejoin admitted %d; want 3, 1, 1", snap.Released(), snap.Rejoined, snap.RejoinAdmitted)
 	}
 }
 

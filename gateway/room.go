@@ -29,6 +29,9 @@ const (
 	minPoll = time.Second
 	// joinTimeout bounds the store round trip of a join.
 	joinTimeout = 2 * time.Second
+	// admitTimeout bounds the store round trip that confirms an admission:
+	// the person polls again soon if it fails.
+	admitTimeout = 500 * time.Millisecond
 	// maxReturnPath bounds the remembered return path.
 	maxReturnPath = 512
 )
@@ -143,20 +146,72 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *tick
 	if closes := snap.Window.Closes; !closes.IsZero() && !snap.Now.Before(closes) {
 		return errWindowClosed
 	}
+	if q.Rejoin == 0 && q.Position <= snap.Admitted {
+		rejoin, err := g.rejoinIndex(r, q.Position, snap)
+		if err != nil {
+			// Whether this person was passed over cannot be told now: wait,
+			// as everyone does while the store is unreachable.
+			g.storeFailed(ctx, opAdmit, "cannot confirm an admission", err)
+			return g.writeWaiting(ctx, r, tok, q, issued, admission.PausedStoreUnreachable, snap, now)
+		}
+		if rejoin > 0 {
+			q.Rejoin = rejoin
+			if tok, err = g.issueTicket(ctx, r, *q, r.Queue.ReturnPath(tok), now); err != nil {
+				return err
+			}
+			issued = true
+		}
+	}
+	if q.Rejoin > 0 && q.Rejoin <= snap.RejoinAdmitted || q.Rejoin == 0 && q.Position <= snap.Admitted {
+		echo := tok
+		if !issued {
+			echo = nil
+		}
+		return g.admit(ctx, r, tok, echo, q, snap, now)
+	}
+	return g.writeWaiting(ctx, r, tok, q, issued, snap.PauseReason(), snap, now)
+}
+
+// rejoinIndex tells how the holder of pos, which the cursor has passed,
+// enters (admission.Presence.Admit): 0 at once, else at that index of the
+// rejoin line. A room whose release never passed anyone over needs no store
+// round trip: snap's cursor passed pos, so its count of passes covers pos.
+func (g *Gateway) rejoinIndex(r *Room, pos int64, snap *admission.Snapshot) (int64, error) {
+	if g.presence == nil || snap.Skipped == 0 {
+		return 0, nil
+	}
+	c, cancel := context.WithTimeout(context.Background(), admitTimeout)
+	defer cancel()
+	return g.presence.store.Admit(c, r.Name, pos)
+}
+
+// writeWaiting answers a person who waits: in the main line, or in the
+// rejoin line after being passed over. paused is the snapshot's
+// PauseReason, or why this answer cannot admit anyone now.
+func (g *Gateway) writeWaiting(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q *ticket.Queue, issued bool, paused string, snap *admission.Snapshot, now time.Time) error {
 	echo := tok
 	if !issued {
 		echo = nil
 	}
-	if q.Position <= snap.Admitted {
-		return g.admit(ctx, r, tok, echo, q, snap, now)
+	var (
+		ahead int64
+		wait  time.Duration
+	)
+	switch {
+	case q.Rejoin > 0:
+		ahead, wait = max(q.Rejoin-snap.RejoinAdmitted-1, 0), snap.RejoinWait(q.Rejoin)
+	case q.Position > snap.Admitted:
+		ahead, wait = q.Position-snap.Admitted-1+snap.Rejoined-snap.RejoinAdmitted, snap.Wait(q.Position)
 	}
-	wait := snap.Wait(q.Position)
 	poll := g.pollAfter(wait)
-	if g.presence != nil {
+	if g.presence != nil && q.Rejoin == 0 && q.Position > snap.Admitted {
 		g.presence.note(r.Name, q.Position, now.Add(poll))
 	}
 	var buf [1024]byte
-	b := appendStanding(buf[:0], echo, "waiting", q.Position, q.Position-snap.Admitted-1, wait, poll, snap)
+	b := appendStanding(buf[:0], echo, "waiting", q.Position, ahead, wait, poll, paused, snap)
+	if q.Rejoin > 0 {
+		b = append(b, `,"rejoining":true`...)
+	}
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
 	ctx.Write(b)
@@ -193,7 +248,7 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 	if redirect == "" {
 		redirect = "/"
 	}
-	b := appendStanding(make([]byte, 0, 1024), echo, "admitted", q.Position, 0, 0, 0, snap)
+	b := appendStanding(make([]byte, 0, 1024), echo, "admitted", q.Position, 0, 0, 0, "", snap)
 	b = append(b, `,"admission":`...)
 	b = strconv.AppendQuote(b, token) // base64url and dots only
 	b = append(b, `,"redirect":`...)
@@ -207,8 +262,9 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 
 // appendStanding appends the fields every join and status answer shares,
 // leaving the object open. tok, when not nil, is a verified ticket
-// (base64url and dots) to hand to the person.
-func appendStanding(b, tok []byte, state string, pos, ahead int64, wait, poll time.Duration, snap *admission.Snapshot) []byte {
+// (base64url and dots) to hand to the person; paused says why nobody is
+// admitted now ("" when release runs), as Snapshot.PauseReason.
+func appendStanding(b, tok []byte, state string, pos, ahead int64, wait, poll time.Duration, paused string, snap *admission.Snapshot) []byte {
 	b = append(b, '{')
 	if tok != nil {
 		b = append(b, `"ticket":"`...)
@@ -226,7 +282,12 @@ func appendStanding(b, tok []byte, state string, pos, ahead int64, wait, poll ti
 	b = append(b, `,"poll_after_ms":`...)
 	b = strconv.AppendInt(b, poll.Milliseconds(), 10)
 	b = append(b, `,"paused":`...)
-	b = strconv.AppendBool(b, snap.Paused || !snap.Healthy)
+	b = strconv.AppendBool(b, paused != "")
+	if paused != "" {
+		b = append(b, `,"pause_reason":"`...)
+		b = append(b, paused...)
+		b = append(b, '"')
+	}
 	b = append(b, `,"rate_per_hour":`...)
 	b = strconv.AppendInt(b, snap.RatePerHour, 10)
 	return b

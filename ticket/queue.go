@@ -65,13 +65,14 @@ type Queue struct {
 	Position int64    // "pos": place in the queue, from admission.Store.Join; 0 in the pre-queue
 	PreIndex int64    // "pre", optional: join index in the pre-queue before the opening draw
 	Method   int64    // "m", optional: 1-based index of the verification method used
+	Rejoin   int64    // "rj", optional: index in the rejoin line, for a holder passed over as gone who came back
 	IssuedAt int64    // "iat", unix seconds
 	Expiry   int64    // "exp", unix seconds
 }
 
 // QueueCodec issues and verifies queue tickets: HS256 JWTs with the header
 // {"alg":"HS256","kid":"<id>","typ":"JWT"} and a payload in the fixed key
-// order iss, aud, room, ep, sub, dev, pos[, pre][, m], iat, exp[, ret]. Verify accepts
+// order iss, aud, room, ep, sub, dev, pos[, pre][, m][, rj], iat, exp[, ret]. Verify accepts
 // only that exact layout, which only holders of the keys can produce.
 // A QueueCodec is safe for concurrent use.
 type QueueCodec struct {
@@ -155,8 +156,8 @@ func (c *QueueCodec) Issue(q Queue, returnPath string, now time.Time) (string, e
 	if returnPath != "" && !validReturnPath(returnPath) {
 		return "", ErrReturnPath
 	}
-	if q.Position < 0 || q.PreIndex < 0 || q.Method < 0 {
-		return "", fmt.Errorf("%w: negative position, pre-queue index or method", ErrClaims)
+	if q.Position < 0 || q.PreIndex < 0 || q.Method < 0 || q.Rejoin < 0 {
+		return "", fmt.Errorf("%w: negative position, pre-queue index, method or rejoin index", ErrClaims)
 	}
 	p := make([]byte, 0, 256+2*len(returnPath))
 	p = append(p, c.prefix...)
@@ -173,6 +174,10 @@ func (c *QueueCodec) Issue(q Queue, returnPath string, now time.Time) (string, e
 	if q.Method > 0 {
 		p = append(p, `,"m":`...)
 		p = strconv.AppendInt(p, q.Method, 10)
+	}
+	if q.Rejoin > 0 {
+		p = append(p, `,"rj":`...)
+		p = strconv.AppendInt(p, q.Rejoin, 10)
 	}
 	p = append(p, `,"iat":`...)
 	p = strconv.AppendInt(p, now.Unix(), 10)
@@ -345,6 +350,7 @@ func (c *QueueCodec) parse(p []byte) (q Queue, ret []byte, err error) {
 		!s.lit(`,"pos":`) || !s.uint(&q.Position) ||
 		s.lit(`,"pre":`) && (!s.uint(&q.PreIndex) || q.PreIndex == 0) ||
 		s.lit(`,"m":`) && (!s.uint(&q.Method) || q.Method == 0) ||
+		s.lit(`,"rj":`) && (!s.uint(&q.Rejoin) || q.Rejoin == 0) ||
 		!s.lit(`,"iat":`) || !s.uint(&q.IssuedAt) ||
 		!s.lit(`,"exp":`) || !s.uint(&q.Expiry) {
 		return q, nil, ErrClaims

@@ -191,6 +191,21 @@ func TestQueueCodec_Issue(t *testing.T) {
 			t.Fatalf("got %+v, want pre-queue index 42 and method 3", got)
 		}
 	})
+	t.Run("Rejoin", func(t *testing.T) {
+		q := testQueue
+		q.Method, q.Rejoin = 2, 17
+		var got ticket.Queue
+		if err := c.Verify([]byte(mustIssue(t, c, q, "")), device, testNow, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Position != testQueue.Position || got.Rejoin != 17 || got.Method != 2 {
+			t.Fatalf("got %+v, want rejoin index 17 beside the position", got)
+		}
+		q.Rejoin = -1
+		if _, err := c.Issue(q, "", testNow); !errors.Is(err, ticket.ErrClaims) {
+			t.Fatalf("negative rejoin index: err = %v, want ErrClaims", err)
+		}
+	})
 	t.Run("ErrNegativePosition", func(t *testing.T) {
 		q := testQueue
 		q.Position = -1

@@ -73,7 +73,7 @@ func (rs *rooms) open(ctx context.Context, now time.Time) (*gateway.Room, contex
 		return nil, nil, err
 	}
 	ctl := admission.NewController(rs.store, name, st, admission.ControllerOptions{
-		ExpectedLeaveShare: rs.cfg.Queue.ExpectedLeaveShare, Logger: rs.log})
+		Interval: rs.cfg.Queue.TickInterval(), ExpectedLeaveShare: rs.cfg.Queue.ExpectedLeaveShare, Logger: rs.log})
 	cctx, stop := context.WithCancel(ctx)
 	go ctl.Run(cctx)
 	rs.log.Info("serving room", "room", name, "window", win.ID, "opens", win.Opens, "closes", win.Closes,

@@ -132,7 +132,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		log.Warn("SIMULATED CLOCK: time runs faster than real time; for tests and load simulations only",
 			"time_scale", clock.Scale, "origin", clock.Origin)
 	}
-	if m.Store, err = openStore(cfg.Redis, clock, log); err != nil {
+	if m.Store, err = openStore(cfg.Redis, clock, cfg.Queue.Release(clock), log); err != nil {
 		return err
 	}
 	m.closers = append(m.closers, m.Store.Close)

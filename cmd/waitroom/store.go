@@ -15,14 +15,14 @@ import (
 
 // openStore returns the store the configuration names: Redis when
 // redis.addrs is set, else the embedded in-memory store.
-func openStore(c config.Redis, clock admission.Clock, log *slog.Logger) (admission.Store, error) {
+func openStore(c config.Redis, clock admission.Clock, release admission.ReleaseOptions, log *slog.Logger) (admission.Store, error) {
 	if len(c.Addrs) == 0 {
 		s := inmem.New()
-		s.Now = clock.Now
+		s.Now, s.Release = clock.Now, release
 		return s, nil
 	}
 	o := redis.Options{Addrs: c.Addrs, MasterName: c.MasterName, Username: c.Username, Password: c.Password, DB: c.DB,
-		Clock: clock, Logger: log}
+		Clock: clock, Release: release, Logger: log}
 	if c.TLS {
 		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLSServerName}
 		if c.TLSCAFile != "" {

@@ -184,10 +184,11 @@ func TestAsset(t *testing.T) {
 }
 
 // The script is vanilla ES2017 and stays small enough for a slow phone on a
-// congested network.
+// congested network: 16 KiB is about 0.1 s at 1.5 Mbit/s, a congested 3G
+// cell.
 func TestAsset_Script(t *testing.T) {
 	js, _, _ := web.Asset("app.js")
-	if got, limit := len(js), 12<<10; got >= limit {
+	if got, limit := len(js), 16<<10; got >= limit {
 		t.Errorf("app.js is %d bytes, want < %d", got, limit)
 	}
 	for _, id := range ids {

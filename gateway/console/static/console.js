@@ -195,7 +195,7 @@
     last = v;
     text('room', v.room);
     var p = $('paused-state');
-    p.textContent = v.paused ? 'paused' : 'running';
+    p.textContent = !v.paused ? 'running' : v.pause_reason === 'store_unreachable' ? 'stopped: store unreachable' : 'paused';
     p.className = 'badge ' + (v.paused ? 'paused' : 'running');
     text('queue-length', num(v.waiting));
     text('admitted-per-minute', num(v.released_last_minute));

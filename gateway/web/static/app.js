@@ -17,6 +17,8 @@
       end: { window_closed: '이번 예약 기간이 끝났습니다', session_ended: '예약이 완료되어 세션이 종료되었습니다' },
       busy: '잠시 후 다시 시도하거나 다른 인증 수단을 선택하세요',
       pausedNote: '운영자가 입장을 잠시 멈췄습니다. 대기 순번은 그대로 유지됩니다.',
+      storeNote: '대기열 서버에 잠시 연결할 수 없어 입장을 멈췄습니다. 대기 순번은 그대로 유지됩니다.',
+      back: '다시 오셨습니다. 자리를 비운 사이 차례가 지나갔지만 순번은 유지되며 곧 입장합니다.',
       down: '대기열 서버에 잠시 연결할 수 없습니다. 대기 순번은 그대로 유지되며 {s}초 후 다시 연결합니다.',
       net: '네트워크 연결이 원활하지 않습니다. 대기 순번은 그대로 유지되며 {s}초 후 다시 시도합니다.',
       expired: '대기표가 만료되어 새 대기 순번을 받습니다. 잠시만 기다려 주세요.',
@@ -38,6 +40,8 @@
       end: { window_closed: 'This booking window has closed', session_ended: 'Your booking session has ended' },
       busy: 'Wait a moment or pick another method',
       pausedNote: 'The operator has paused admission for a moment. You keep your place.',
+      storeNote: 'Admission stopped because the queue server cannot be reached for a moment. You keep your place.',
+      back: 'Welcome back. Your turn came while you were away: you keep your place and are let in shortly.',
       down: 'The queue server cannot be reached right now. You keep your place; reconnecting in {s} s.',
       net: 'The network connection is unstable. You keep your place; trying again in {s} s.',
       expired: 'Your queue ticket expired, so you are getting a new place in line. Please wait.',
@@ -167,7 +171,8 @@
     }
     var ahead = nf.format(d.ahead);
     var e = d.paused ? t.later : eta(t, d.eta_seconds);
-    view('queue', d.paused ? t.paused : t.waiting, d.paused && t.pausedNote);
+    view('queue', d.paused ? t.paused : t.waiting,
+      d.paused ? (d.pause_reason === 'store_unreachable' ? t.storeNote : t.pausedNote) : d.rejoining && t.back);
     text('position', t.pos(nf.format(d.position)));
     text('ahead', t.ahead(ahead, d.ahead));
     text('eta', e);
