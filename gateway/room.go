@@ -248,7 +248,7 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 	if redirect == "" {
 		redirect = "/"
 	}
-	b := appendStanding(make([]byte, 0, 1024), echo, "admitted", q.Position, 0, 0, 0, "", snap)
+	b := appendStanding(make([]byte, 0, 1024), echo, "admitted", q.Position, 0, 0, 0, snap.PauseReason(), snap)
 	b = append(b, `,"admission":`...)
 	b = strconv.AppendQuote(b, token) // base64url and dots only
 	b = append(b, `,"redirect":`...)
