@@ -136,7 +136,6 @@ type Cursor struct {
 	Credit int64
 }
 
-
 // Settings are a room's initial operator settings.
 type Settings struct {
 	RatePerHour int64
