@@ -68,6 +68,7 @@ const (
 	fBypassDone                    // ... and has
 	fSecond                        // verifies again from a second device
 	fStolenTried                   // tried another person's admission token
+	fRejoined                      // was told it had been passed over as gone
 )
 
 // person is one simulated person. Times are real time since the opening;
@@ -159,6 +160,7 @@ type engine struct {
 	gone     atomic.Int64
 	failed   atomic.Int64
 	dropped  atomic.Int64 // failed while holding a place
+	rejoined atomic.Int64 // passed over as gone while still polling
 	requests atomic.Int64 // requests to the gateways
 	lagMax   atomic.Int64 // largest lateness since the last sample, ns
 
@@ -171,6 +173,7 @@ type engine struct {
 	second  secondCounts
 	changes []ChangeResult
 	mon     *monitor
+	faults  faultLog
 }
 
 // newEngine lays out the crowd: arrival times, who gives up, who tries
@@ -252,9 +255,10 @@ func (e *engine) run(ctx context.Context) string {
 		}()
 	}
 	var aux sync.WaitGroup
-	aux.Add(2)
+	aux.Add(3)
 	go func() { defer aux.Done(); e.operate(ctx) }()
 	go func() { defer aux.Done(); e.mon.run(ctx, cancel) }()
+	go func() { defer aux.Done(); e.injectFaults(ctx, cancel) }()
 	e.schedule(ctx)
 	close(e.jobs)
 	wg.Wait()

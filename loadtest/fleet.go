@@ -27,9 +27,10 @@ type rig struct {
 	admin    string   // http://host:port
 	token    string
 	idp      string // host:port of the identity provider (identity first)
-	store    string // "memory", "redis" or "targets"
+	store    string // "memory", "redis", "sentinel" or "targets"
 	procs    []*proc
 	tmp      string // configuration and keys of a spawned fleet
+	redis    storeNodes
 }
 
 const (
@@ -49,6 +50,7 @@ func (r *rig) close() {
 		r.procs[i].stop(stopGrace)
 	}
 	r.procs = nil
+	r.redis.stop()
 	if r.tmp != "" {
 		os.RemoveAll(r.tmp)
 	}
@@ -61,7 +63,7 @@ func (r *rig) healthy() error {
 			return err
 		}
 	}
-	return nil
+	return r.redis.healthy()
 }
 
 // targetRig uses gateways that are already running. Unless allowRemote,
@@ -131,12 +133,19 @@ func spawnRig(ctx context.Context, sc *Scenario, waitroom, logDir string) (r *ri
 		simArgs = []string{"--time-scale", strconv.FormatInt(int64(sc.TimeScale), 10), "--origin", origin}
 	}
 
-	if sp.Store == "redis" {
-		addr, err := r.startRedis(logDir)
+	switch sp.Store {
+	case "redis":
+		addr, err := r.redis.startRedis(r.tmp, logDir)
 		if err != nil {
 			return r, err
 		}
 		cfg["redis"] = map[string]any{"addrs": []string{addr}}
+	case "sentinel":
+		addrs, err := r.redis.startSentinel(r.tmp, logDir)
+		if err != nil {
+			return r, err
+		}
+		cfg["redis"] = map[string]any{"addrs": addrs, "master_name": sentinelMaster}
 	}
 
 	keys, err := exec.CommandContext(ctx, waitroom, "keygen").Output()
@@ -251,35 +260,6 @@ func (r *rig) start(name, logDir string, env []string, bin string, args ...strin
 	}
 	r.procs = append(r.procs, p)
 	return p.addr(startTimeout)
-}
-
-// startRedis runs a redis-server without persistence on a free port.
-func (r *rig) startRedis(logDir string) (string, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return "", fmt.Errorf("store redis needs redis-server (apt-get install redis-server): %w", err)
-	}
-	for range 3 {
-		port, err := redistest.FreePort()
-		if err != nil {
-			return "", err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		p, err := startProc("redis", filepath.Join(logDir, "redis.log"), childEnv(), bin, "--port", strconv.Itoa(port),
-			"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.tmp)
-		if err != nil {
-			return "", err
-		}
-		r.procs = append(r.procs, p)
-		for deadline := time.Now().Add(startTimeout); time.Now().Before(deadline) && p.running() == nil; time.Sleep(20 * time.Millisecond) {
-			if reply, err := redistest.Do(addr, "PING"); err == nil && reply == "PONG" {
-				return addr, nil
-			}
-		}
-		r.procs = r.procs[:len(r.procs)-1]
-		p.stop(stopGrace)
-	}
-	return "", fmt.Errorf("redis-server did not answer PING: see %s", filepath.Join(logDir, "redis.log"))
 }
 
 // waitReady polls url until it answers 200.

@@ -160,6 +160,10 @@ func (w *worker) standing(id int32, p *person, s standing, sent, recv time.Durat
 		if s.State == "waiting" {
 			p.lastWait = sent
 		}
+		if s.Rejoining && p.flags&fRejoined == 0 {
+			p.flags |= fRejoined
+			e.rejoined.Add(1)
+		}
 		if p.flags&fSecond != 0 {
 			p.flags &^= fSecond
 			w.secondDevice(id)

@@ -38,6 +38,11 @@ type Report struct {
 	SecondDevice SecondDevice           `json:"second_device"`
 	SchedulerLag SchedulerLag           `json:"scheduler_lag"`
 	Changes      []ChangeResult         `json:"changes,omitempty"`
+	Faults       []FaultResult          `json:"store_faults,omitempty"`
+	// ReleasedPerSecond is the room's release over time, with store faults.
+	ReleasedPerSecond []ReleasePoint `json:"released_per_second,omitempty"`
+	// DuplicatePositions counts places handed to more than one person.
+	DuplicatePositions int64 `json:"duplicate_positions"`
 	// GatewayEnd is the room as the operator API reported it at the end.
 	GatewayEnd *GatewayView `json:"gateway_end,omitempty"`
 	Properties []Property   `json:"properties"`
@@ -69,6 +74,11 @@ type People struct {
 	Failed       int64 `json:"failed"`
 	StillWaiting int64 `json:"still_waiting"`
 	NotArrived   int64 `json:"not_arrived"`
+	// Dropped failed while holding a place; PassedOverPolling were passed
+	// over as gone although they kept polling (they came back through the
+	// rejoin line: nobody in the simulation leaves and returns).
+	Dropped           int64 `json:"dropped"`
+	PassedOverPolling int64 `json:"passed_over_while_polling"`
 }
 
 // Requests counts requests to the gateways.
@@ -163,6 +173,8 @@ func (e *engine) report(started time.Time, reason string) *Report {
 		}
 	}
 	r.People.Joined, r.People.Admitted, r.People.GaveUp, r.People.Failed = e.joined.Load(), e.admitted.Load(), e.gone.Load(), e.failed.Load()
+	r.People.Dropped, r.People.PassedOverPolling = e.dropped.Load(), e.rejoined.Load()
+	r.DuplicatePositions = duplicatePositions(e.people)
 
 	r.Requests.ByEndpoint = map[string]int64{}
 	for ep := range numEndpoints {
@@ -197,6 +209,10 @@ func (e *engine) report(started time.Time, reason string) *Report {
 	r.SchedulerLag = SchedulerLag{Summary: e.lag.Summary(), LimitMS: ms(limit)}
 	r.SchedulerLag.KeptUp = r.SchedulerLag.P99 <= r.SchedulerLag.LimitMS
 	r.Changes = e.changes
+	r.Faults = e.faultResults()
+	if len(r.Faults) > 0 {
+		r.ReleasedPerSecond = e.releaseSeries()
+	}
 	r.Properties = properties(r, sc)
 	r.Passed = true
 	for _, p := range r.Properties {
@@ -205,6 +221,62 @@ func (e *engine) report(started time.Time, reason string) *Report {
 		}
 	}
 	return r
+}
+
+// duplicatePositions counts the positions more than one person was given.
+func duplicatePositions(ps []person) int64 {
+	seen := make(map[int64]bool, len(ps))
+	var dup int64
+	for i := range ps {
+		if pos := ps[i].position; pos > 0 {
+			if seen[pos] {
+				dup++
+			}
+			seen[pos] = true
+		}
+	}
+	return dup
+}
+
+// faultProperties are the lines of a run with store faults: release never
+// bursts after one, nobody who kept polling is passed over, every poll is
+// answered, and nobody loses their place.
+func faultProperties(r *Report, sc *Scenario, add func(name, expected, actual string, checked, pass bool)) {
+	x := sc.Expect
+	for i, f := range r.Faults {
+		name := fmt.Sprintf("fault %d: %s", i+1, f.What)
+		if !f.Measured || f.Error != "" {
+			add(name, "made and measured", cmp.Or(f.Error, "the reads around it do not cover it"), true, false)
+			continue
+		}
+		exp := "(not checked)"
+		if v := x.FaultRecoveryMax; v != nil {
+			exp = fmt.Sprintf("<= %.0f (%.3g x the rate's %.0f)", *v*f.RateBack2s, *v, f.RateBack2s)
+		}
+		add(name+", to 2 s after", exp, fmt.Sprintf("%s released from the start (%.1fs) to 2 s after the store answered again (%.1fs); peak %s in a second",
+			num(f.ReleasedToBack2s), f.AtSeconds, f.BackSeconds, num(f.PeakSecond)),
+			x.FaultRecoveryMax != nil, x.FaultRecoveryMax != nil && float64(f.ReleasedToBack2s) <= *x.FaultRecoveryMax*f.RateBack2s)
+		exp = "(not checked)"
+		if v := x.FaultMinuteMax; v != nil {
+			exp = fmt.Sprintf("<= %.0f (%.3g x the rate's %.0f)", *v*f.RateMinute, *v, f.RateMinute)
+		}
+		actual := fmt.Sprintf("%s released", num(f.ReleasedToBackMinute))
+		if !f.MinuteMeasured {
+			actual = "not measured: the run ended first"
+		}
+		add(name+", to a minute after", exp, actual,
+			x.FaultMinuteMax != nil, x.FaultMinuteMax != nil && f.MinuteMeasured && float64(f.ReleasedToBackMinute) <= *x.FaultMinuteMax*f.RateMinute)
+	}
+	var statusErrors int64
+	for kind, n := range r.Errors {
+		if strings.HasPrefix(kind, epStatus.String()+" ") {
+			statusErrors += n
+		}
+	}
+	add("status polls answered", "every poll 200", fmt.Sprintf("%s of %s not 200", num(statusErrors), num(r.Requests.ByEndpoint[epStatus.String()])), true, statusErrors == 0)
+	add("nobody polling passed over", "0 people passed over as gone while they kept polling",
+		num(r.People.PassedOverPolling), true, r.People.PassedOverPolling == 0)
+	add("places kept", "0 people lost their place", fmt.Sprintf("%s failed while holding a place", num(r.People.Dropped)), true, r.People.Dropped == 0)
 }
 
 // lastTime is the real time of the last admission or departure.
@@ -310,6 +382,10 @@ func properties(r *Report, sc *Scenario) []Property {
 	}
 	add("errors", exp, fmt.Sprintf("%s of %s requests (%.3g%%)", num(r.Requests.Errors), num(r.Requests.Total), 100*r.Requests.ErrorShare),
 		x.ErrorShareMax != nil, x.ErrorShareMax != nil && r.Requests.ErrorShare <= *x.ErrorShareMax)
+	add("positions unique", "no place handed to two people", fmt.Sprintf("%s duplicates", num(r.DuplicatePositions)), true, r.DuplicatePositions == 0)
+	if len(sc.StoreFaults) > 0 {
+		faultProperties(r, sc, add)
+	}
 	lag := r.SchedulerLag
 	add("loadtest kept up", fmt.Sprintf("scheduler lag p99 <= %.0f ms (real)", lag.LimitMS),
 		fmt.Sprintf("p99 %.1f ms, max %.0f ms", lag.P99, lag.Max), x.SchedulerLagP99Max != 0, lag.KeptUp)
@@ -400,6 +476,16 @@ func (r *Report) Markdown() string {
 		p(" (simulated people).\n\n")
 	}
 	p("![admitted per minute](admitted-per-minute.svg)\n\n![queue length](queue.svg)\n\n")
+	if len(r.Faults) > 0 {
+		p("## Store faults\n\nThe room's release count was read through the operator API every %v (real); \"back\" is the first read that reached the store after the fault ended.\n\n", faultSampleEvery)
+		p("| fault | at | ended | back | released to back + 2 s (rate: %s) | to back + 1 min (rate: %s) | peak in a second |\n|---|---:|---:|---:|---:|---:|---:|\n",
+			num(round(r.Faults[0].RateBack2s)), num(round(r.Faults[0].RateMinute)))
+		for _, f := range r.Faults {
+			p("| %s | %.1fs | %.1fs | %.1fs | %s | %s | %s |\n", f.What, f.AtSeconds, f.EndedSeconds, f.BackSeconds, num(f.ReleasedToBack2s), num(f.ReleasedToBackMinute), num(f.PeakSecond))
+		}
+		p("\n%s people were passed over as gone while they kept polling; %s lost their place; %s places were handed out twice.\n\n![released per second](released-per-second.svg)\n\n",
+			num(pp.PassedOverPolling), num(pp.Dropped), num(r.DuplicatePositions))
+	}
 	if len(r.Changes) > 0 {
 		p("Operator changes:\n\n")
 		for _, c := range r.Changes {

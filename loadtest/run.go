@@ -113,6 +113,11 @@ type GatewayView struct {
 	// Skipped counts positions release passed over because their holders
 	// had left (nil when the gateway does not report it).
 	Skipped *int64 `json:"skipped,omitempty"`
+	// Released counts the people let in, each once, what the rate counts;
+	// StoreHealthy whether the gateway reached the store for this answer
+	// (nil when the gateway does not report them).
+	Released     *int64 `json:"released,omitempty"`
+	StoreHealthy *bool  `json:"store_healthy,omitempty"`
 }
 
 // monitor samples the crowd every sampleEvery, the room's state from the

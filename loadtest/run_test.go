@@ -24,8 +24,42 @@ import (
 // it, so the race detector's cost does not slow the crowd down.
 func TestRun_Smoke(t *testing.T) {
 	bins := buildBinaries(t)
+	rep, out := runScenarioFile(t, bins, "../scenarios/smoke.yaml")
+	if len(rep.Errors) > 0 {
+		t.Errorf("errors: %v", rep.Errors)
+	}
+	if left := survivors(bins); left != "" {
+		t.Errorf("processes outlived the run:\n%s", left)
+	}
+
+	// The run did what the scenario says, so the properties mean something.
+	pp := rep.People
+	if pp.Simulated != 2000 || pp.Admitted+pp.GaveUp+pp.Failed != pp.Simulated {
+		t.Errorf("people: %+v", pp)
+	}
+	if share := float64(pp.GaveUp) / float64(pp.Simulated); share < 0.07 || share > 0.13 {
+		t.Errorf("%.3f gave up, the scenario says 0.10", share)
+	}
+	if rep.Accuracy.People != pp.Admitted || rep.LastAdmitted.IdealSeconds < 8*60 {
+		t.Errorf("accuracy over %d of %d admitted; ideal finish %vs", rep.Accuracy.People, pp.Admitted, rep.LastAdmitted.IdealSeconds)
+	}
+	checkRefusals(t, rep, 20, 20)
+	if n := rep.Requests.ByEndpoint["idp_authorize"]; n < pp.Simulated {
+		t.Errorf("%d logins at the identity provider for %d people", n, pp.Simulated)
+	}
+	for _, f := range []string{"report.md", "queue.svg", "accuracy.svg", "admitted-per-minute.svg", "logs/gateway-2.log"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// runScenarioFile runs bin/loadtest on a scenario file, fails t for every
+// checked property that failed, and returns the report and its directory.
+func runScenarioFile(t *testing.T, bins, scenario string) (*Report, string) {
+	t.Helper()
 	out := t.TempDir()
-	cmd := exec.Command(filepath.Join(bins, "loadtest"), "-scenario", "../scenarios/smoke.yaml", "-out", out, "-quiet")
+	cmd := exec.Command(filepath.Join(bins, "loadtest"), "-scenario", scenario, "-out", out, "-quiet")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -46,32 +80,41 @@ func TestRun_Smoke(t *testing.T) {
 			t.Errorf("%s: %s, expected %s", p.Name, p.Actual, p.Expected)
 		}
 	}
-	if len(rep.Errors) > 0 {
-		t.Errorf("errors: %v", rep.Errors)
-	}
-	if left := survivors(bins); left != "" {
-		t.Errorf("processes outlived the run:\n%s", left)
-	}
+	return &rep, out
+}
 
-	// The run did what the scenario says, so the properties mean something.
-	pp := rep.People
-	if pp.Simulated != 2000 || pp.Admitted+pp.GaveUp+pp.Failed != pp.Simulated {
-		t.Errorf("people: %+v", pp)
+// TestRun_StoreFaults plays short versions of the store's bad night against
+// three real gateways: Redis stopped for longer than the heartbeat grace,
+// killed and restarted empty (scenarios/redis-blips-short.yaml), and a
+// Sentinel failover. Release must not burst when the store is back, nobody
+// who kept polling may be passed over, every poll is answered and nobody
+// loses their place; the checks are the report's properties.
+func TestRun_StoreFaults(t *testing.T) {
+	bins := buildBinaries(t)
+	failover := filepath.Join(t.TempDir(), "failover.yaml")
+	if err := os.WriteFile(failover, []byte(`
+name: redis-failover-short
+people: 300
+rate_per_hour: 36000
+max_duration: 2m
+arrival: {ramp: {over: 10s}}
+store_faults: [{at: 10s, failover: true}]
+fleet: {spawn: {gateways: 3, store: sentinel}}
+expect: {fault_recovery_max: 1.8, inversions_max: 0, error_share_max: 0.001}
+`), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if share := float64(pp.GaveUp) / float64(pp.Simulated); share < 0.07 || share > 0.13 {
-		t.Errorf("%.3f gave up, the scenario says 0.10", share)
-	}
-	if rep.Accuracy.People != pp.Admitted || rep.LastAdmitted.IdealSeconds < 8*60 {
-		t.Errorf("accuracy over %d of %d admitted; ideal finish %vs", rep.Accuracy.People, pp.Admitted, rep.LastAdmitted.IdealSeconds)
-	}
-	checkRefusals(t, &rep, 20, 20)
-	if n := rep.Requests.ByEndpoint["idp_authorize"]; n < pp.Simulated {
-		t.Errorf("%d logins at the identity provider for %d people", n, pp.Simulated)
-	}
-	for _, f := range []string{"report.md", "queue.svg", "accuracy.svg", "admitted-per-minute.svg", "logs/gateway-2.log"} {
-		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
-			t.Error(err)
-		}
+	for name, file := range map[string]string{"StopAndEmptyRestart": "../scenarios/redis-blips-short.yaml", "SentinelFailover": failover} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rep, _ := runScenarioFile(t, bins, file)
+			if len(rep.Faults) == 0 {
+				t.Fatalf("no fault was made: %+v", rep)
+			}
+			if pp := rep.People; pp.Admitted != pp.Simulated {
+				t.Errorf("people: %+v, want everyone admitted", pp)
+			}
+		})
 	}
 }
 

@@ -47,9 +47,12 @@ type Scenario struct {
 	// Default true.
 	VisitBackend *bool `yaml:"visit_backend"`
 	// Changes are operator actions at simulated times after the opening.
-	Changes  []Change `yaml:"changes"`
-	Identity Identity `yaml:"identity"`
-	Fleet    Fleet    `yaml:"fleet"`
+	Changes []Change `yaml:"changes"`
+	// StoreFaults are done to a spawned fleet's Redis at simulated times
+	// after the opening, in order.
+	StoreFaults []StoreFault `yaml:"store_faults"`
+	Identity    Identity     `yaml:"identity"`
+	Fleet       Fleet        `yaml:"fleet"`
 	// RateWindow is the window over which request rates are averaged for
 	// the peak figure, simulated time. Default 10s.
 	RateWindow Duration `yaml:"rate_window"`
@@ -110,6 +113,22 @@ type Change struct {
 	Resume      bool     `yaml:"resume"`
 }
 
+// StoreFault is one thing done to the store: exactly one of Stop,
+// RestartEmpty and Failover.
+type StoreFault struct {
+	At Duration `yaml:"at"`
+	// Stop freezes every store process (SIGSTOP) for this long (simulated),
+	// then thaws them (SIGCONT): a stalled Redis, or its machine's network.
+	Stop Duration `yaml:"stop"`
+	// RestartEmpty kills Redis (SIGKILL) and starts it again on its
+	// address without data, as a Redis without persistence comes back
+	// (store redis only).
+	RestartEmpty bool `yaml:"restart_empty"`
+	// Failover kills the master (SIGKILL); the Sentinels promote the
+	// replica (store sentinel only).
+	Failover bool `yaml:"failover"`
+}
+
 // Identity switches identity-first joining through the development
 // identity provider.
 type Identity struct {
@@ -133,8 +152,9 @@ type Fleet struct {
 type Spawn struct {
 	// Gateways is the number of `waitroom serve` processes, 1..16.
 	Gateways int `yaml:"gateways"`
-	// Store is memory (one gateway only) or redis (a redis-server started
-	// for the run).
+	// Store is memory (one gateway only), redis (a redis-server started
+	// for the run) or sentinel (a master, a replica and three Sentinels,
+	// which fail over a second after the master stops answering).
 	Store string `yaml:"store"`
 	// Config is merged into each gateway's generated configuration, for
 	// keys the loadtest does not set itself (queue, proxy, log, ...).
@@ -177,6 +197,15 @@ type Expect struct {
 	// SchedulerLagP99Max bounds the loadtest's own lateness (real time):
 	// beyond it the client could not keep up and the run proves little.
 	SchedulerLagP99Max Duration `yaml:"scheduler_lag_p99_max"`
+	// FaultRecoveryMax bounds, for each store fault, the people released
+	// from its start to 2 s (simulated) after the store answers again, as
+	// a multiple of what the rate releases in 2 s: release missed during
+	// the fault must not come out in a burst.
+	FaultRecoveryMax *float64 `yaml:"fault_recovery_max"`
+	// FaultMinuteMax bounds the people released from each fault's start to
+	// a minute after the store answers again, as a multiple of what the
+	// rate releases in a minute.
+	FaultMinuteMax *float64 `yaml:"fault_minute_max"`
 }
 
 // Duration is a YAML duration written as a Go duration string ("90s",
@@ -317,6 +346,7 @@ func (s *Scenario) normalize() error {
 	}
 	s.Identity.validate(bad)
 	s.Fleet.validate(bad)
+	s.validateFaults(bad)
 	if s.RateWindow == 0 {
 		s.RateWindow = Duration(defaultRateWindow)
 	}
@@ -454,13 +484,13 @@ func (f *Fleet) validate(bad func(string, string, ...any)) {
 			sp.Store = "redis"
 		}
 		switch sp.Store {
-		case "redis":
+		case "redis", "sentinel":
 		case "memory":
 			if sp.Gateways > 1 {
 				bad("fleet.spawn.store", "memory keeps one queue per process: several gateways need redis")
 			}
 		default:
-			bad("fleet.spawn.store", "%q: want memory or redis", sp.Store)
+			bad("fleet.spawn.store", "%q: want memory, redis or sentinel", sp.Store)
 		}
 		for k := range sp.Config {
 			if slices.Contains(reservedConfig, k) {
@@ -489,6 +519,48 @@ func (f *Fleet) validate(bad func(string, string, ...any)) {
 		}
 		if t.AdminTokenFile == "" {
 			bad("fleet.targets.admin_token_file", "required: the file holding the operator API token")
+		}
+	}
+}
+
+func (s *Scenario) validateFaults(bad func(string, string, ...any)) {
+	store := ""
+	if s.Fleet.Spawn != nil {
+		store = s.Fleet.Spawn.Store
+	}
+	for i, f := range s.StoreFaults {
+		key := fmt.Sprintf("store_faults[%d]", i)
+		if store != "redis" && store != "sentinel" {
+			bad(key, "store faults need a spawned fleet with store redis or sentinel")
+			break
+		}
+		n := 0
+		if f.Stop != 0 {
+			n++
+			if f.Stop < 0 {
+				bad(key+".stop", "%v: want a positive duration", f.Stop.D())
+			}
+		}
+		if f.RestartEmpty {
+			n++
+			if store != "redis" {
+				bad(key+".restart_empty", "needs store redis")
+			}
+		}
+		if f.Failover {
+			n++
+			if store != "sentinel" {
+				bad(key+".failover", "needs store sentinel")
+			}
+			if slices.IndexFunc(s.StoreFaults[:i], func(g StoreFault) bool { return g.Failover }) >= 0 {
+				bad(key+".failover", "one failover a run: the old master stays down")
+			}
+		}
+		if n != 1 {
+			bad(key, "set exactly one of stop, restart_empty: true, failover: true")
+		}
+		if f.At < 0 || (i > 0 && f.At < s.StoreFaults[i-1].At+s.StoreFaults[i-1].Stop) {
+			bad(key+".at", "%v: want >= 0 and after the previous fault ended", f.At.D())
 		}
 	}
 }
@@ -530,6 +602,11 @@ func (e *Expect) validate(bad func(string, string, ...any)) {
 	}
 	if v := e.ErrorShareMax; v != nil && !(*v >= 0 && *v <= 1) {
 		bad("expect.error_share_max", "%v: want a share in [0, 1]", *v)
+	}
+	for key, v := range map[string]*float64{"expect.fault_recovery_max": e.FaultRecoveryMax, "expect.fault_minute_max": e.FaultMinuteMax} {
+		if v != nil && !(*v > 0) {
+			bad(key, "%v: want > 0", *v)
+		}
 	}
 	if e.SchedulerLagP99Max < 0 {
 		bad("expect.scheduler_lag_p99_max", "%v: want >= 0", e.SchedulerLagP99Max.D())

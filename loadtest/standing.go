@@ -15,6 +15,7 @@ type standing struct {
 	Eta         int64  `json:"eta_seconds"`
 	PollAfterMS int64  `json:"poll_after_ms"`
 	Paused      bool   `json:"paused"`
+	Rejoining   bool   `json:"rejoining"` // passed over as gone, back in the rejoin line
 	Admission   string `json:"admission"`
 	Redirect    string `json:"redirect"`
 }
@@ -94,8 +95,11 @@ func parseFlat(b []byte, s *standing) error {
 			i = j
 		case bytes.HasPrefix(b[i:], []byte("true")), bytes.HasPrefix(b[i:], []byte("false")):
 			v := c == 't'
-			if string(key) == "paused" {
+			switch string(key) {
+			case "paused":
 				s.Paused = v
+			case "rejoining":
+				s.Rejoining = v
 			}
 			if v {
 				i += len("true")

@@ -204,6 +204,18 @@ func (r *Report) charts() map[string][]byte {
 		xLabel: "minutes after the opening (simulated)", yLabel: "people per minute",
 		series: []series{{name: "admitted", color: colorA, pts: adm, kind: asBars, width: 0.8}, {name: "configured rate", color: colorB, pts: conf}}}).svg()
 
+	if len(r.ReleasedPerSecond) > 0 {
+		var rel, rate [][2]float64
+		perSecond := float64(r.Setup.SimRatePerHour) / 3600
+		for _, p := range r.ReleasedPerSecond {
+			rel = append(rel, [2]float64{p.SimSeconds / 60, p.PerSecond})
+		}
+		rate = append(rate, [2]float64{0, perSecond}, [2]float64{rel[len(rel)-1][0], perSecond})
+		out["released-per-second.svg"] = (&plot{title: "Released per second (simulated people) around the store faults",
+			xLabel: "minutes after the opening (simulated)", yLabel: "people per second",
+			series: []series{{name: "released (operator API)", color: colorA, pts: rel}, {name: "configured rate", color: colorB, pts: rate, dashed: true}}}).svg()
+	}
+
 	var crowd, gw [][2]float64
 	for _, q := range r.Queue {
 		crowd = append(crowd, [2]float64{q.SimSeconds / 60, q.Waiting})

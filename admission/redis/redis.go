@@ -234,7 +234,10 @@ func (s *Store) SetPaused(ctx context.Context, room string, paused bool) (admiss
 //
 // If the room is missing, as after a restart without persistence, it is
 // created from st, with Admitted capped at Issued, and the release clock
-// starting now. If it exists, because another gateway reseeded or joined it
+// starting now; its counts of people passed over and rejoining come back
+// too, so State.Released never goes back, though the positions passed over
+// are forgotten (their holders, if they come back, enter without the
+// rejoin line). If it exists, because another gateway reseeded or joined it
 // first, Issued is raised to at least st.Issued, Draw.PreQueued to at least
 // st.Draw.PreQueued, and Admitted to at least st.Admitted but never beyond
 // Issued; its rate, pause, epoch, window, commitment and seed stay. Either
@@ -258,7 +261,7 @@ func (s *Store) Reseed(ctx context.Context, room string, st admission.State) (ad
 	}
 	return s.state(ctx, "reseed", room, s.sc.reseed, st.Issued, st.Admitted, st.RatePerHour, flag(st.Paused), st.Epoch,
 		micros(st.Window.Opens), micros(st.Window.Closes), st.Draw.PreQueued, flag(st.Draw.Drawn), st.Draw.Commitment, st.Draw.Seed,
-		st.Rejoined, st.RejoinAdmitted)
+		st.Rejoined, st.RejoinAdmitted, st.Skipped)
 }
 
 // Close closes the connections to Redis; later calls fail with ErrUnavailable.
