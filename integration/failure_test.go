@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,9 +55,20 @@ func TestFailure_RedisStops(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s still ready 2 s after Redis stopped: %v", g.name, err)
 			}
+			// One truth about why nobody is admitted: the operator API,
+			// the metrics and the waiting page all say the store is away.
 			st := g.mustOperate(t, "GET", "/admin/api/state", "")
-			if st.StoreHealthy {
-				t.Fatalf("%s: operator state healthy without Redis: %+v", g.name, st)
+			if st.StoreHealthy || !st.Paused || st.PauseReason != "store_unreachable" {
+				t.Fatalf("%s: operator state without Redis: %+v, want paused for store_unreachable", g.name, st)
+			}
+			r, err := do(mustRequest("GET", g.admin+"/metrics", "", adminToken))
+			for _, line := range []string{`waitroom_paused{room="fleet"} 1`, `waitroom_pause_reason{room="fleet",reason="store_unreachable"} 1`, `waitroom_pause_reason{room="fleet",reason="operator"} 0`} {
+				if err != nil || !strings.Contains(string(r.body), "\n"+line+"\n") {
+					t.Fatalf("%s: /metrics without Redis lacks %q (%v)", g.name, line, err)
+				}
+			}
+			if s, err := g.standingOf(before[len(before)-1]); err != nil || !s.Paused || s.PauseReason != "store_unreachable" {
+				t.Fatalf("%s: a poll without Redis answered %+v (%v), want paused for store_unreachable", g.name, s, err)
 			}
 			frozen[i] = st.Admitted
 		}

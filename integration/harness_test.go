@@ -312,6 +312,7 @@ type standing struct {
 	Ahead       int64  `json:"ahead"`
 	PollAfterMS int64  `json:"poll_after_ms"`
 	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason"`
 	RatePerHour int64  `json:"rate_per_hour"`
 }
 
@@ -382,6 +383,7 @@ func (r reply) standing() (standing, error) {
 type roomState struct {
 	RatePerHour  int64     `json:"rate_per_hour"`
 	Paused       bool      `json:"paused"`
+	PauseReason  string    `json:"pause_reason"`
 	Issued       int64     `json:"issued"`
 	Admitted     int64     `json:"admitted"`
 	Skipped      int64     `json:"skipped"`
