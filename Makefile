@@ -50,13 +50,8 @@ bench: build
 	scripts/bench.sh
 
 # Rewrites docs/screenshots/ from a run of the browser tests (plain test runs
-# leave them alone). Korean text needs a CJK font, installed when missing (root).
+# leave them alone). Korean comes from the pages' own web font.
 screenshots: test-deps
-	@fc-list :lang=ko | grep -q . || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing fonts-noto-cjk for the screenshots"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) || exit 1; \
-	  else echo "no Korean font: run 'sudo apt-get install fonts-noto-cjk' and retry"; exit 1; fi; }
 	WAITROOM_SCREENSHOTS=1 $(GO) test -count=1 ./browser/
 
 clean:

@@ -49,6 +49,7 @@ func TestWaitingPage_PlaceReloadAndLanguage(t *testing.T) {
 	if lang != "ko" || path != "/waitroom/?return=%2Fbook" {
 		t.Errorf("page lang %q at %q, want ko at the waiting page with the return path", lang, path)
 	}
+	b.KoreanGlyphs()
 	shot(b, "waiting-desktop-ko.png")
 
 	// A reload joins again with the ticket cookie: the same place, and
@@ -148,6 +149,7 @@ func TestMethodPicker_LightsAndVerification(t *testing.T) {
 			t.Errorf("%s reads %q, want %q", method, got, want)
 		}
 	}
+	b.KoreanGlyphs()
 	shot(b, "method-picker.png")
 
 	b.Phone()

@@ -301,7 +301,13 @@ func (g *Gateway) asset(ctx *fasthttp.RequestCtx, name []byte) error {
 		return errNotFound
 	}
 	ctx.Response.Header.SetContentType(ct)
-	ctx.Response.Header.Set("Cache-Control", "public, max-age=300")
+	// The page's script and style change with a release, within minutes;
+	// the font never does, and the few who need it should fetch it once.
+	cache := "public, max-age=300"
+	if bytes.HasPrefix(name, []byte("fonts/")) {
+		cache = "public, max-age=86400"
+	}
+	ctx.Response.Header.Set("Cache-Control", cache)
 	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 	ctx.SetBody(body)
 	return nil

@@ -13,7 +13,12 @@
 // control asks for confirmation before it is sent.
 package console
 
-import "embed"
+import (
+	"embed"
+	"strings"
+
+	"github.com/waitroom/waitroom/internal/webfont"
+)
 
 //go:embed static
 var files embed.FS
@@ -42,10 +47,14 @@ func mustRead(name string) []byte {
 // every caller and must not be modified.
 func Page() []byte { return page }
 
-// Asset returns the file served at /admin/static/<name> ("console.js" or
-// "console.css") with its Content-Type; ok is false for any other name. The
-// body is shared by every caller and must not be modified.
+// Asset returns the file served at /admin/static/<name> ("console.js",
+// "console.css", or the Korean web font's "fonts/<file>", see package
+// webfont) with its Content-Type; ok is false for any other name. The body
+// is shared by every caller and must not be modified.
 func Asset(name string) (body []byte, contentType string, ok bool) {
+	if f, found := strings.CutPrefix(name, "fonts/"); found {
+		return webfont.Asset(f)
+	}
 	a, ok := assets[name]
 	return a.body, a.contentType, ok
 }

@@ -20,6 +20,9 @@ import (
 	"bytes"
 	"embed"
 	"html/template"
+	"strings"
+
+	"github.com/waitroom/waitroom/internal/webfont"
 )
 
 //go:embed page.html static
@@ -159,10 +162,14 @@ func mustRead(name string) []byte {
 	return b
 }
 
-// Asset returns the static file served at /waitroom/static/<name> ("app.js"
-// or "app.css") with its Content-Type; ok is false for any other name. The
-// body is shared by every caller and must not be modified.
+// Asset returns the static file served at /waitroom/static/<name> ("app.js",
+// "app.css", or the Korean web font's "fonts/<file>", see package webfont)
+// with its Content-Type; ok is false for any other name. The body is shared
+// by every caller and must not be modified.
 func Asset(name string) (body []byte, contentType string, ok bool) {
+	if f, found := strings.CutPrefix(name, "fonts/"); found {
+		return webfont.Asset(f)
+	}
 	a, ok := assets[name]
 	return a.body, a.contentType, ok
 }

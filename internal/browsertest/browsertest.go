@@ -2,7 +2,9 @@
 // package) from tests, through the DevTools protocol with chromedp.
 //
 // Each Browser is its own chromium process with a fresh profile in a
-// temporary directory, so cookies and storage never leak between tests.
+// temporary directory, so cookies and storage never leak between tests, and
+// without any Korean system font, as on a fresh machine: Korean must come
+// from the pages' own web font (see KoreanGlyphs).
 // Every step is bounded by StepTimeout, and the helpers fail the test with
 // what they were waiting for and what they saw instead.
 //
@@ -66,7 +68,12 @@ func New(t testing.TB, o Options) *Browser {
 	// The defaults are headless, --no-first-run, --disable-background-networking,
 	// --disable-sync and more of the kind: nothing but the test talks to the
 	// network.
+	fontconf, err := noKoreanFonts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.Env("FONTCONFIG_FILE="+fontconf),
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.NoSandbox, // root in CI and containers, where the sandbox cannot start
