@@ -26,19 +26,27 @@ run: build
 	 WAITROOM_ADMIN_TOKEN_FILE=var/admin-token $(BIN)/waitroom serve --config etc/dev.yaml
 
 # Every test. Installs redis-server and chromium (browser tests) when missing and
-# we may (root with apt-get); WAITROOM_SKIP_BROWSER=1 skips the browser tests.
+# we may (root with apt-get), and axe-core (accessibility checks in the browser
+# tests) with npm into var/npm; WAITROOM_SKIP_BROWSER=1 skips the browser tests.
+AXE_VERSION := 4.14.1
+
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 test-deps:
 	@missing=; \
 	 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing=" redis-server"; \
-	 command -v chromium >/dev/null || [ "$$WAITROOM_SKIP_BROWSER" = 1 ] || missing="$$missing chromium"; \
+	 if [ "$$WAITROOM_SKIP_BROWSER" != 1 ]; then \
+	   command -v chromium >/dev/null || missing="$$missing chromium"; \
+	   command -v npm >/dev/null || missing="$$missing npm"; fi; \
 	 [ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing for the tests"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || exit 1; \
 	  else echo "missing for the tests:$$missing (run 'sudo apt-get install$$missing'; WAITROOM_SKIP_BROWSER=1 skips the browser tests)"; exit 1; fi; }
+	@[ "$$WAITROOM_SKIP_BROWSER" = 1 ] || grep -qs '"version": "$(AXE_VERSION)"' var/npm/node_modules/axe-core/package.json || { \
+	  echo "installing axe-core $(AXE_VERSION) into var/npm for the browser tests"; \
+	  mkdir -p var && npm install --silent --no-save --no-audit --no-fund --prefix var/npm axe-core@$(AXE_VERSION) >/dev/null || exit 1; }
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -30,6 +30,7 @@ func TestConsole_Message(t *testing.T) {
 	b.Click("#confirm-yes")
 	b.WaitText("#message-current", msg)
 	b.KoreanGlyphs()
+	b.Axe()
 
 	b.Navigate(r.public + "/waitroom/")
 	if got := b.WaitText("#message", "Booking resumes"); got != msg {
@@ -41,6 +42,7 @@ func TestConsole_Message(t *testing.T) {
 		t.Errorf("the message was rendered as HTML: %d elements inside #message", markup)
 	}
 	b.KoreanGlyphs()
+	b.Axe()
 	shot(b, "waitpage-message.png")
 
 	b.Navigate(r.admin + "/admin/")

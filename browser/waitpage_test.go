@@ -50,6 +50,7 @@ func TestWaitingPage_PlaceReloadAndLanguage(t *testing.T) {
 		t.Errorf("page lang %q at %q, want ko at the waiting page with the return path", lang, path)
 	}
 	b.KoreanGlyphs()
+	b.Axe()
 	shot(b, "waiting-desktop-ko.png")
 
 	// A reload joins again with the ticket cookie: the same place, and
@@ -66,6 +67,7 @@ func TestWaitingPage_PlaceReloadAndLanguage(t *testing.T) {
 	if got := b.Text("#state"); got != "You are in the queue" {
 		t.Errorf("English state line %q", got)
 	}
+	b.Axe()
 	if got := b.Text("#lang-switch"); got != "한국어" {
 		t.Errorf("English page's switch reads %q, want 한국어", got)
 	}
@@ -90,12 +92,15 @@ func TestWaitingPage_AdmittedToBackend(t *testing.T) {
 			t.Errorf("paused: %s = %q, want %q", sel, got, want)
 		}
 	}
+	b.Axe()
 
 	r.operate("POST", "/admin/api/resume", "")
 	b.Wait("the booking form of the demo backend at /book", `location.pathname === "/book" && document.querySelector("form.book")`)
 	if st := r.state(); st.Admitted != 1 {
 		t.Errorf("admitted = %d after one person went through, want 1", st.Admitted)
 	}
+	b.KoreanGlyphs()
+	b.Axe() // the demo backend's booking form
 }
 
 // On a phone, in English (by the browser's language), the waiting page fits
@@ -120,6 +125,7 @@ func TestWaitingPage_PhoneEnglish(t *testing.T) {
 		t.Fatalf("viewport is %d px wide, want the phone's 390", width)
 	}
 	b.Wait("no horizontal scrolling at 390 px", noHorizontalScroll)
+	b.Axe()
 	shot(b, "waiting-phone-en.png")
 }
 
@@ -150,6 +156,7 @@ func TestMethodPicker_LightsAndVerification(t *testing.T) {
 		}
 	}
 	b.KoreanGlyphs()
+	b.Axe()
 	shot(b, "method-picker.png")
 
 	b.Phone()

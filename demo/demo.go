@@ -37,6 +37,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitroom/waitroom/admissionverify"
+	"github.com/waitroom/waitroom/internal/webfont"
 )
 
 // CompleteHeader is the response header a successful booking carries, so
@@ -141,6 +142,9 @@ func Handler(o Options) fasthttp.RequestHandler {
 		"/static/style.css": style,
 		"/favicon.ico":      favicon,
 	}
+	for _, name := range []string{"fonts.css", "waitroom-sans-kr-400.woff2", "waitroom-sans-kr-700.woff2"} {
+		s.gets["/static/fonts/"+name] = font(name)
+	}
 	admitted := s.serve
 	if o.Verifier != nil {
 		admitted = o.Verifier.FastHTTP(s.serve)
@@ -221,6 +225,18 @@ func style(ctx *fasthttp.RequestCtx) error {
 	ctx.SetContentType("text/css; charset=utf-8")
 	ctx.SetBody(styleCSS)
 	return nil
+}
+
+// font serves a file of the Korean web font (package webfont), which
+// style.css imports for machines without a Korean font.
+func font(name string) func(*fasthttp.RequestCtx) error {
+	body, ct, _ := webfont.Asset(name)
+	return func(ctx *fasthttp.RequestCtx) error {
+		ctx.Response.Header.Set("Cache-Control", "public, max-age=86400")
+		ctx.SetContentType(ct)
+		ctx.SetBody(body)
+		return nil
+	}
 }
 
 func favicon(ctx *fasthttp.RequestCtx) error {

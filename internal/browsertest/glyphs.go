@@ -35,20 +35,23 @@ func noKoreanFonts(dir string) (string, error) {
 const koreanRange = `[\u3000-\u303F\u3131-\u318E\uAC00-\uD7A3\uFF5E]`
 
 // markKoreanJS waits for the page's fonts, marks every rendered element
-// whose own text holds Korean with data-glyphs="<count of such
-// characters>", and returns how many it marked. A browser starts loading a
+// whose own text holds Korean with data-glyphs="<count of such characters
+// it renders>", and returns how many it marked. A browser starts loading a
 // web font only when a layout needs it, so fonts.ready is awaited again
 // after two frames: the first may have resolved before any load began.
 const markKoreanJS = `(async () => {
   const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
   do { await frame(); await document.fonts.ready; } while (document.fonts.status !== 'loaded');
-  const re = /` + koreanRange + `/g;
+  const re = /` + koreanRange + `/g, one = /` + koreanRange + `/;
   let n = 0;
   for (const e of document.querySelectorAll('body *')) {
     e.removeAttribute('data-glyphs');
     if (!e.getClientRects().length || getComputedStyle(e).visibility !== 'visible') continue;
-    let k = 0;
-    for (const c of e.childNodes) if (c.nodeType === 3) k += (c.data.match(re) || []).length;
+    let own = false;
+    for (const c of e.childNodes) if (c.nodeType === 3 && one.test(c.data)) own = true;
+    // Chromium reports the fonts of everything the element renders, its
+    // children's text included: count what innerText (rendered text) holds.
+    const k = own ? (e.innerText.match(re) || []).length : 0;
     if (k > 0) { e.setAttribute('data-glyphs', String(k)); n++; }
   }
   return n;
