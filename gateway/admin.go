@@ -148,12 +148,16 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx) error {
 		})
 	case strings.HasPrefix(path, "/admin/api/signals/") && method == fasthttp.MethodPut && a.g.signals != nil:
 		var in struct {
-			Light *signal.Light `json:"light"`
+			Light *string `json:"light"`
 		}
 		if err := json.Unmarshal(ctx.PostBody(), &in); err != nil || in.Light == nil {
-			return &Error{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: `body must be JSON like {"light":"red"}, or {"light":""} to stop forcing`}
+			return &Error{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: `body must be JSON like {"light":"red"}, or {"light":"auto"} to stop forcing`}
 		}
-		return a.forceLight(ctx, who, strings.TrimPrefix(path, "/admin/api/signals/"), *in.Light)
+		l, err := signal.ParseForced(*in.Light)
+		if err != nil {
+			return &Error{Status: fasthttp.StatusBadRequest, Code: "bad_light", Message: err.Error()}
+		}
+		return a.forceLight(ctx, who, strings.TrimPrefix(path, "/admin/api/signals/"), l)
 	case path == "/admin/api/message" && method == fasthttp.MethodPut:
 		return a.setMessage(ctx, who)
 	case path == "/admin/api/window" && method == fasthttp.MethodPut:

@@ -378,7 +378,7 @@ func (s *signals) force(method string, l signal.Light) error {
 		return errNotFound
 	}
 	if l != "" && !l.Valid() {
-		return &Error{Status: fasthttp.StatusBadRequest, Code: "bad_light", Message: `light must be "green", "yellow", "red", "off" or "" to stop forcing`}
+		return &Error{Status: fasthttp.StatusBadRequest, Code: "bad_light", Message: signal.ErrForced.Error()}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

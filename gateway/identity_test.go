@@ -159,10 +159,18 @@ func TestIdentity_Flow(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"kakao"`) || !strings.Contains(string(body), `"korean":"원활"`) {
 			t.Fatalf("signals: %d %s", resp.StatusCode, body)
 		}
-		admin(t, h, "PUT", "/admin/api/signals/kakao", `{"light":"off"}`, 200)
-		resp, body = p.do("GET", "/waitroom/auth/kakao/start", "", nil)
-		if resp.StatusCode != 429 {
-			t.Fatalf("start on a method forced off: %d %s", resp.StatusCode, body)
+		// "grey" is the word people use for 선택불가; "off" and "gray" say
+		// the same, "auto" (or "") stops forcing.
+		for _, grey := range []string{"off", "grey", "Gray"} {
+			admin(t, h, "PUT", "/admin/api/signals/kakao", `{"light":"`+grey+`"}`, 200)
+			resp, body = p.do("GET", "/waitroom/auth/kakao/start", "", nil)
+			if resp.StatusCode != 429 {
+				t.Fatalf("start on a method forced %q: %d %s", grey, resp.StatusCode, body)
+			}
+			admin(t, h, "PUT", "/admin/api/signals/kakao", `{"light":"auto"}`, 200)
+			if resp, body = p.do("GET", "/waitroom/auth/kakao/start", "", nil); resp.StatusCode != 303 {
+				t.Fatalf("start after forcing stopped: %d %s", resp.StatusCode, body)
+			}
 		}
 		admin(t, h, "PUT", "/admin/api/signals/kakao", `{"light":""}`, 200)
 	})

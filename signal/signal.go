@@ -25,6 +25,8 @@
 package signal
 
 import (
+	"errors"
+	"strings"
 	"sync"
 	"time"
 )
@@ -69,6 +71,24 @@ func (l Light) severity() int {
 
 // Valid reports whether l is one of Green, Yellow, Red and Off.
 func (l Light) Valid() bool { return l.severity() > 0 }
+
+// ErrForced is ParseForced's error: the words it accepts.
+var ErrForced = errors.New(`light must be "green", "yellow", "red", "grey" (or "gray", "off": unavailable), or "auto" (or "") to stop forcing`)
+
+// ParseForced reads the light an operator forces, as people type it: a
+// colour in any case, "grey", "gray" or "off" for Off (the page's 선택불가),
+// and "auto" or "" for no override (the empty Light).
+func ParseForced(s string) (Light, error) {
+	switch l := Light(strings.ToLower(strings.TrimSpace(s))); l {
+	case Green, Yellow, Red, Off:
+		return l, nil
+	case "grey", "gray":
+		return Off, nil
+	case "auto", "":
+		return "", nil
+	}
+	return "", ErrForced
+}
 
 // Korean is the label shown for l: 원활, 지연, 혼잡 or 선택불가; "" for an
 // invalid Light.

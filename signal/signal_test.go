@@ -224,3 +224,20 @@ func TestKorean(t *testing.T) {
 		})
 	}
 }
+
+func TestParseForced(t *testing.T) {
+	for in, want := range map[string]signal.Light{
+		"green": signal.Green, "Yellow": signal.Yellow, " RED ": signal.Red,
+		"off": signal.Off, "grey": signal.Off, "gray": signal.Off, "GREY": signal.Off,
+		"auto": "", "": "", "Auto": "",
+	} {
+		if got, err := signal.ParseForced(in); err != nil || got != want {
+			t.Errorf("ParseForced(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"blue", "amber", "automatic", "0", "greenish"} {
+		if got, err := signal.ParseForced(in); err != signal.ErrForced {
+			t.Errorf("ParseForced(%q) = %q, %v; want ErrForced", in, got, err)
+		}
+	}
+}

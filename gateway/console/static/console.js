@@ -402,6 +402,7 @@
     e.preventDefault();
     var m = $('light-method').value, l = $('light-value').value;
     if (!m) return;
+    if (l === 'auto') l = '';
     ask((l ? 'Force the light of ' + m + ' to ' + l : 'Let the light of ' + m + ' follow its statistics again') + ' on every gateway?',
       function () { send('PUT', 'signals/' + encodeURIComponent(m), { light: l }, 'Light of ' + m + ' ' + (l ? 'forced to ' + l : 'automatic') + '.'); });
   });
