@@ -262,10 +262,10 @@ func (m *Main) demoBackend(args []string) error {
 		m.OneShot = true
 		return err
 	}
-	o := demo.Options{}
+	log := devLogger(m.Stderr, "demo-backend")
+	o := demo.Options{Logger: log}
 	if *jwks != "" {
-		v, err := admissionverify.New(admissionverify.Options{JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
-			Logger: slog.New(slog.NewTextHandler(m.Stderr, nil))})
+		v, err := admissionverify.New(admissionverify.Options{JWKSURL: *jwks, Issuer: *issuer, Audience: *audience, Logger: log})
 		if err != nil {
 			m.OneShot = true
 			return err
@@ -279,7 +279,7 @@ func (m *Main) demoBackend(args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "demo booking backend: http://%s/\n", m.PublicAddr)
 	if o.Verifier == nil {
-		fmt.Fprintln(m.Stderr, "demo booking backend: not verifying admission tokens (no --jwks): whoever reaches it directly can book")
+		log.Warn("not verifying admission tokens (no --jwks): whoever reaches the demo backend directly can book")
 	}
 	return nil
 }
@@ -317,6 +317,13 @@ func (m *Main) listen(addr string, srv *fasthttp.Server) (string, error) {
 func (m *Main) goRun(f func()) {
 	m.wg.Add(1)
 	go func() { defer m.wg.Done(); f() }()
+}
+
+// devLogger is the logger of the development helpers (demo-backend,
+// dev-idp): the gateway's text format at level info, each line naming the
+// service, so that `make run`'s one terminal reads as one log.
+func devLogger(w io.Writer, service string) *slog.Logger {
+	return newLogger(w, config.Log{Level: "info", Format: "text"}).With("service", service)
 }
 
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
