@@ -25,9 +25,11 @@ run: build
 	 echo "operator token: var/admin-token   (curl -H \"Authorization: Bearer \$$(cat var/admin-token)\" http://127.0.0.1:8081/admin/api/state)"; \
 	 WAITROOM_ADMIN_TOKEN_FILE=var/admin-token $(BIN)/waitroom serve --config etc/dev.yaml
 
-# Every test. Installs redis-server and chromium (browser tests) when missing and
-# we may (root with apt-get), and axe-core (accessibility checks in the browser
-# tests) with npm into var/npm; WAITROOM_SKIP_BROWSER=1 skips the browser tests.
+# Every test. Installs redis-server, chromium (browser tests) and podman with
+# runc (the container test) when missing and we may (root with apt-get), and
+# axe-core (accessibility checks in the browser tests) with npm into var/npm.
+# WAITROOM_SKIP_BROWSER=1 skips the browser tests, WAITROOM_SKIP_CONTAINER=1
+# the container test.
 AXE_VERSION := 4.14.1
 
 test: test-deps vet
@@ -39,11 +41,14 @@ test-deps:
 	 if [ "$$WAITROOM_SKIP_BROWSER" != 1 ]; then \
 	   command -v chromium >/dev/null || missing="$$missing chromium"; \
 	   command -v npm >/dev/null || missing="$$missing npm"; fi; \
+	 if [ "$$WAITROOM_SKIP_CONTAINER" != 1 ]; then \
+	   command -v podman >/dev/null || missing="$$missing podman"; \
+	   command -v runc >/dev/null || missing="$$missing runc"; fi; \
 	 [ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing for the tests"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || exit 1; \
-	  else echo "missing for the tests:$$missing (run 'sudo apt-get install$$missing'; WAITROOM_SKIP_BROWSER=1 skips the browser tests)"; exit 1; fi; }
+	  else echo "missing for the tests:$$missing (run 'sudo apt-get install$$missing'; WAITROOM_SKIP_BROWSER=1 skips the browser tests, WAITROOM_SKIP_CONTAINER=1 the container test)"; exit 1; fi; }
 	@[ "$$WAITROOM_SKIP_BROWSER" = 1 ] || grep -qs '"version": "$(AXE_VERSION)"' var/npm/node_modules/axe-core/package.json || { \
 	  echo "installing axe-core $(AXE_VERSION) into var/npm for the browser tests"; \
 	  mkdir -p var && npm install --silent --no-save --no-audit --no-fund --prefix var/npm axe-core@$(AXE_VERSION) >/dev/null || exit 1; }
