@@ -22,6 +22,10 @@
 // (Options.Schedule) admits now, a new one on every load, since each person
 // has one place.
 //
+// The form wears the waiting page's style sheet (package gateway/web), so
+// the walk from the waiting room to the provider and back looks like one
+// site.
+//
 // It accepts any absolute http(s) redirect_uri: it is for development and
 // drills only and must never face the public.
 package devidp
@@ -54,6 +58,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/waitroom/waitroom/eligibility"
+	"github.com/waitroom/waitroom/gateway/web"
 )
 
 const (
@@ -575,8 +580,15 @@ func checkPerson(name, birthdate string) (string, string, string) {
 	return name, birthdate, ""
 }
 
+// formCSS is the waiting page's style sheet and the form's own rules, so
+// that the provider's page looks like the page that sent people to it.
+var formCSS = func() template.CSS {
+	page, _, _ := web.Asset("app.css")
+	return template.CSS(string(page) + formRules)
+}()
+
 //go:embed form.css
-var formCSS string
+var formRules string
 
 var formTmpl = template.Must(template.New("form").Parse(`<!doctype html>
 <html lang="ko">
@@ -588,8 +600,8 @@ var formTmpl = template.Must(template.New("form").Parse(`<!doctype html>
 <style>{{.CSS}}</style>
 </head>
 <body>
-<header><p class="dev">개발용 인증 서버입니다. <span lang="en">Development identity provider: not a real verification.</span></p></header>
-<main>
+<header class="top"><p class="notice">개발용 인증 서버입니다. <span lang="en">Development identity provider: not a real verification.</span></p></header>
+<main class="card">
 <h1>{{.Method}} 본인인증 <span lang="en">(verify with {{.Method}})</span></h1>
 {{with .Problem}}<p class="err" role="alert">{{.}}</p>{{end}}
 <form method="post" action="{{.Action}}">
@@ -627,7 +639,7 @@ func (p *Provider) form(w http.ResponseWriter, r *http.Request, status int, m *m
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	err := formTmpl.Execute(w, map[string]any{
-		"CSS":       template.CSS(formCSS),
+		"CSS":       formCSS,
 		"Method":    m.name,
 		"Action":    r.URL.Path,
 		"Hidden":    hidden,

@@ -303,7 +303,7 @@ func TestProvider_authorize(t *testing.T) {
 			t.Fatalf("status %d, want %d", got, want)
 		}
 		for _, want := range []string{"생년월일", "birth date", "이름", `action="/kakao/authorize"`, `name="code_challenge" value="` + challenge + `"`,
-			"<main>", "<header>", `<link rel="icon" href="data:,">`, "<style>", "--accent"} {
+			`<main class="card">`, `<header class="top">`, `<link rel="icon" href="data:,">`, "<style>", "--accent", ".card {", "button {"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("form lacks %q", want)
 			}
