@@ -20,8 +20,8 @@ run: build
 	@$(BIN)/waitroom schedule > var/schedule.yaml
 	@trap 'kill $$backend $$idp 2>/dev/null' EXIT INT TERM; \
 	 $(BIN)/waitroom demo-backend --listen 127.0.0.1:8090 --jwks http://127.0.0.1:8080/.well-known/jwks.json & backend=$$!; \
-	 $(BIN)/waitroom dev-idp --listen 127.0.0.1:8082 & idp=$$!; \
-	 echo "today's window: birth dates ending in $$(TZ=Asia/Seoul date -d '-18 hours' +%-d | tail -c 2) (see var/schedule.yaml)"; \
+	 $(BIN)/waitroom dev-idp --listen 127.0.0.1:8082 --schedule var/schedule.yaml & idp=$$!; \
+	 echo "today's window: birth dates ending in $$(TZ=Asia/Seoul date -d '-18 hours' +%-d | tail -c 2) (see var/schedule.yaml; the provider's form fills in one, a new person each time)"; \
 	 echo "operator token: var/admin-token   (curl -H \"Authorization: Bearer \$$(cat var/admin-token)\" http://127.0.0.1:8081/admin/api/state)"; \
 	 WAITROOM_ADMIN_TOKEN_FILE=var/admin-token $(BIN)/waitroom serve --config etc/dev.yaml
 

@@ -160,9 +160,10 @@ func startRoom(t *testing.T, o roomOptions) *room {
 		if !bytes.Contains(dev, []byte(devIdP)) {
 			t.Fatalf("etc/dev.yaml names no issuer under %s: update startRoom", devIdP)
 		}
-		idp := start(t, 1, env, "dev-idp", "--listen", "127.0.0.1:0", "--latency", "0s")[0]
+		schedule := writeSchedule(t)
+		idp := start(t, 1, env, "dev-idp", "--listen", "127.0.0.1:0", "--latency", "0s", "--schedule", schedule)[0]
 		dev = bytes.ReplaceAll(dev, []byte(devIdP), []byte("http://"+idp+"/"))
-		env = append(env, "WAITROOM_IDENTITY_SCHEDULE="+writeSchedule(t))
+		env = append(env, "WAITROOM_IDENTITY_SCHEDULE="+schedule)
 		// Callbacks go to http://<listen>/..., so the port must be known
 		// before the gateway starts.
 		listen = freeAddr(t)

@@ -1,8 +1,10 @@
 package browser_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/chromedp/chromedp"
 
@@ -143,6 +145,13 @@ func TestMethodPicker_LightsAndVerification(t *testing.T) {
 	if got := b.Text(`#methods li[data-method="phone"]`); got != "원활 휴대폰 인증" {
 		t.Errorf("phone method reads %q, want its light and label", got)
 	}
+	b.Navigate(r.public + "/waitroom/?lang=en&return=%2Fbook")
+	b.Wait("the English picker", `document.querySelectorAll('#methods li a.verify').length === 6`)
+	if got := b.Text(`#methods li[data-method="phone"]`); !strings.HasSuffix(got, " Mobile phone") || strings.ContainsFunc(got, isHangul) {
+		t.Errorf("phone method on the English page reads %q, want its English label", got)
+	}
+	b.Navigate(r.public + "/book")
+	b.WaitText("#state", "본인 인증이 필요합니다")
 
 	// Forced lights reach the page at its next refresh (every 5 s).
 	for method, light := range map[string]string{"kakao": "yellow", "naver": "red", "pass": "off"} {
@@ -163,11 +172,16 @@ func TestMethodPicker_LightsAndVerification(t *testing.T) {
 	b.Wait("the picker fits a phone's width", noHorizontalScroll)
 	b.Desktop()
 
-	// Verify by phone at the provider's form, as a person born on a day
-	// ending in the open window's digit.
+	// Verify by phone at the provider's form, with the birth date it fills
+	// in from the schedule: one ending in the open window's digit.
 	b.Click(`#methods li[data-method="phone"] a`)
+	b.Wait("the provider's form", `document.querySelector('input[name="birthdate"]')`)
+	var birth string
+	b.Eval(`document.querySelector('input[name="birthdate"]').value`, &birth)
+	if !strings.HasSuffix(birth, strconv.Itoa(eligibleDigit)) {
+		t.Fatalf("the provider suggests birth date %q, want one ending in %d", birth, eligibleDigit)
+	}
 	b.Fill(`input[name="name"]`, "홍길동")
-	b.Fill(`input[name="birthdate"]`, "1990-08-17")
 	b.Click(`button[value="approve"]`)
 	b.WaitText("#position", "1번")
 	if got := b.Text("#state"); got != "입장이 잠시 멈춰 있습니다" {
@@ -177,3 +191,6 @@ func TestMethodPicker_LightsAndVerification(t *testing.T) {
 	r.operate("POST", "/admin/api/resume", "")
 	b.Wait("the booking form of the demo backend at /book", `location.pathname === "/book" && document.querySelector("form.book")`)
 }
+
+// isHangul reports whether r is a Hangul syllable.
+func isHangul(r rune) bool { return unicode.Is(unicode.Hangul, r) }

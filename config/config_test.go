@@ -210,6 +210,14 @@ func TestConfig_Validate(t *testing.T) {
 		{"ErrRedisTLSOptionsWithoutTLS", func(c *Config) { c.Redis.TLSCAFile, c.Redis.TLSServerName = ca, "r" },
 			[]string{"redis.tls_ca_file", "redis.tls_server_name"}},
 
+		{"OKIdentityMethod", func(c *Config) {
+			c.Identity.Methods = []Method{{Name: "kakao", Label: "카카오 인증", LabelEn: "Kakao", PersonClaim: "ci",
+				Issuer: "https://kauth.example/", ClientID: "c", ClientSecret: "s", Capacity: 10, Enabled: true}}
+		}, nil},
+		{"ErrPersonClaim", func(c *Config) {
+			c.Identity.Methods = []Method{{Name: "kakao", Label: "카카오 인증", PersonClaim: "kakao_account.ci"}}
+		}, []string{"identity.methods[0].person_claim"}},
+
 		{"ErrLogLevel", func(c *Config) { c.Log.Level = "INFO" }, []string{"log.level"}},
 		{"ErrLogFormat", func(c *Config) { c.Log.Format = "yaml" }, []string{"log.format"}},
 

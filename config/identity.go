@@ -40,11 +40,19 @@ type Method struct {
 	Name string `mapstructure:"name"`
 	// Label is what people see, e.g. "카카오 인증".
 	Label string `mapstructure:"label"`
+	// LabelEn is what English pages show, e.g. "Kakao". Default: Label.
+	LabelEn string `mapstructure:"label_en"`
 	// Issuer is the provider's issuer URL (http or https).
 	Issuer string `mapstructure:"issuer"`
 	// ClientID and ClientSecret are the gateway's credentials; the secret is a secret.
 	ClientID     string `mapstructure:"client_id"`
 	ClientSecret string `mapstructure:"client_secret"`
+	// PersonClaim is the ID token claim that identifies a person across
+	// every provider, 1-64 of [A-Za-z0-9_-]. Default "ci" (Korea's
+	// connecting information). "sub" identifies a person at this provider
+	// only: the gateway warns loudly, since the same person verifying with
+	// another method then gets another place. See docs/IDENTITY.md.
+	PersonClaim string `mapstructure:"person_claim"`
 	// Capacity is the verifications in flight the provider takes; beyond
 	// it new ones are held back. 1..10000000.
 	Capacity int `mapstructure:"capacity"`
@@ -52,7 +60,10 @@ type Method struct {
 	Enabled bool `mapstructure:"enabled"`
 }
 
-var methodPattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+var (
+	methodPattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	claimPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
 
 func (ps *problems) identity(c Config) {
 	id := c.Identity
@@ -82,6 +93,9 @@ func (ps *problems) identity(c Config) {
 		seen[m.Name] = true
 		if m.Label == "" {
 			ps.add(key+".label", "must not be empty")
+		}
+		if m.PersonClaim != "" && !claimPattern.MatchString(m.PersonClaim) {
+			ps.add(key+".person_claim", "must be a top-level claim name, 1-64 of A-Z, a-z, 0-9, _ and -, got %q", m.PersonClaim)
 		}
 		if !m.Enabled {
 			continue

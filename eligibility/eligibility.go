@@ -18,6 +18,7 @@ package eligibility
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"time"
 )
 
@@ -225,4 +226,51 @@ func (s *Schedule) Decide(birth Date, now time.Time) Decision {
 		d.Reason = ReasonClosed
 	}
 	return d
+}
+
+// Suggest returns a birth date that the window open at now admits or, when
+// none is open, the next window to open: a random one, so that people who
+// take suggestions are different people (a person has one place). It
+// reports false when no window is open or still to come. It is for
+// development providers and drills; without an age band it draws years
+// from 1950 (or earlier, for an upper bound before 1980) to 20 years before
+// now.
+func (s *Schedule) Suggest(now time.Time) (Date, bool) {
+	var w *window
+	for i := range s.windows {
+		if s.windows[i].openAt(now) {
+			w = &s.windows[i]
+			break
+		}
+	}
+	for i := 0; w == nil && i < len(s.windows); i++ {
+		if s.windows[i].Opens.After(now) {
+			w = &s.windows[i]
+		}
+	}
+	if w == nil {
+		return Date{}, false
+	}
+	hi := now.Year() - 20
+	if w.bornBy != (Date{}) {
+		hi = w.bornBy.Year
+	}
+	lo := min(1950, hi-30)
+	if w.bornAfter != (Date{}) {
+		lo = w.bornAfter.Year
+	}
+	hi = max(hi, lo)
+	var days []int // of a month, 1..28, with an admitted last digit
+	for d := 1; d <= 28; d++ {
+		if w.digits[d%10] {
+			days = append(days, d)
+		}
+	}
+	for range 100 { // only the edge years of an age band can miss
+		d := Date{lo + rand.IntN(hi-lo+1), time.Month(1 + rand.IntN(12)), days[rand.IntN(len(days))]}
+		if w.admits(d) {
+			return d, true
+		}
+	}
+	return Date{}, false
 }

@@ -157,6 +157,48 @@ func TestSchedule_Next(t *testing.T) {
 	}
 }
 
+// A suggested birth date gets a place: in the open window, or in the next
+// one's pre-queue between windows; different draws give different people.
+func TestSchedule_Suggest(t *testing.T) {
+	s := mustShipped(t)
+	for _, tc := range []struct {
+		name, window string
+		now          time.Time
+	}{
+		{"Open", "aug09-digit9", at(8, 9, 21, 0, 0)},
+		{"Gap", "aug11-digit1", at(8, 11, 19, 0, 0)},
+		{"BeforeFirst", "aug09-digit9", at(8, 1, 0, 0, 0)},
+		{"OpenToAll", "aug19-all", at(9, 1, 0, 0, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := map[eligibility.Date]bool{}
+			for range 50 {
+				d, ok := s.Suggest(tc.now)
+				if !ok {
+					t.Fatal("no suggestion")
+				}
+				seen[d] = true
+				at := tc.now
+				if w, open := s.Current(at); !open || w.ID != tc.window {
+					next, _ := s.Next(at)
+					at = next.Opens
+				}
+				if got := s.Decide(d, at); !got.Eligible || got.Window.ID != tc.window {
+					t.Fatalf("suggested %s: %+v, want eligible in %s", d, got, tc.window)
+				}
+			}
+			if len(seen) < 40 {
+				t.Errorf("50 suggestions gave %d different dates: people would collide", len(seen))
+			}
+		})
+	}
+	t.Run("NoneLeft", func(t *testing.T) {
+		if d, ok := s.Suggest(at(9, 18, 18, 0, 0)); ok {
+			t.Fatalf("suggested %s after the last window", d)
+		}
+	})
+}
+
 func TestParse(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		s := mustShipped(t)

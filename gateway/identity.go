@@ -57,6 +57,9 @@ var (
 	errWindowClosed = &Error{Status: fasthttp.StatusGone, Code: "window_closed", Message: "this booking window has closed"}
 	errSessionEnded = &Error{Status: fasthttp.StatusForbidden, Code: "session_ended", Message: "your booking session has ended"}
 	errMethodBusy   = &Error{Status: fasthttp.StatusTooManyRequests, Code: "method_busy", Message: "this verification method is at capacity: wait a moment or pick another method", RetryAfter: 10}
+	// errNoPersonClaim: the provider did not say who the person is across
+	// providers (no CI), so no place can be kept for them under it.
+	errNoPersonClaim = &Error{Status: fasthttp.StatusForbidden, Code: "no_person_claim", Message: "이 인증 수단은 연계정보(CI)를 주지 않아 본인을 확인할 수 없습니다. 다른 인증 수단을 선택하세요. / This verification method did not confirm who you are across verification services (no CI): pick another method."}
 )
 
 const (
@@ -138,7 +141,7 @@ func (g *Gateway) authCallback(ctx *fasthttp.RequestCtx, method string) error {
 	p, ret, started, err := id.Verifier.Finish(c, method, query, blob, dh[:])
 	r := g.Room()
 	if !started.IsZero() {
-		g.metrics.verifyFinished(method, g.o.Now().Sub(started), err == nil)
+		g.metrics.verifyFinished(method, g.o.Now().Sub(started), err)
 		if serr := id.Stats.VerifyFinished(c, r.Name, method, started, g.o.Now().Sub(started), err == nil); serr != nil {
 			g.storeFailed(ctx, opVerifyStats, "verification statistics unavailable", serr)
 		}
@@ -197,6 +200,8 @@ func identityError(err error) error {
 		return &Error{Status: fasthttp.StatusBadRequest, Code: "verification_expired", Message: "this verification is expired or was started elsewhere: start again"}
 	case errors.Is(err, identity.ErrDenied):
 		return &Error{Status: fasthttp.StatusForbidden, Code: "verification_denied", Message: "the verification was cancelled or refused"}
+	case errors.Is(err, identity.ErrNoPersonClaim):
+		return errNoPersonClaim
 	case errors.Is(err, identity.ErrToken):
 		return &Error{Status: fasthttp.StatusUnauthorized, Code: "verification_invalid", Message: "the verification could not be confirmed: start again"}
 	case errors.Is(err, identity.ErrProvider):
@@ -353,6 +358,7 @@ type signalState struct {
 type MethodSignal struct {
 	Name      string       `json:"name"`
 	Label     string       `json:"label"`
+	LabelEn   string       `json:"label_en"`
 	Light     signal.Light `json:"light"`
 	Korean    string       `json:"korean"`
 	Accepting bool         `json:"accepting"`
@@ -421,7 +427,7 @@ func (s *signals) publish(stats map[string]admission.MethodStats, err error) []M
 		light := s.trackers[m.Name].Update(met, forced)
 		ok := signal.Admit(met) && light != signal.Off
 		admit[m.Name] = ok
-		out = append(out, MethodSignal{Name: m.Name, Label: m.Label, Light: light, Korean: signal.Korean(light), Accepting: ok,
+		out = append(out, MethodSignal{Name: m.Name, Label: m.Label, LabelEn: m.LabelEn, Light: light, Korean: signal.Korean(light), Accepting: ok,
 			InFlight: st.InFlight(), Capacity: m.Capacity, Forced: forced != ""})
 	}
 	body, _ := json.Marshal(struct {

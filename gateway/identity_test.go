@@ -25,7 +25,8 @@ import (
 var opening = time.Date(2021, 8, 9, 11, 0, 0, 0, time.UTC)
 
 // mustIdentityHarness is a gateway with identity first: the development
-// identity provider, the August 2021 schedule, the clock at start.
+// identity provider (kakao and phone, and naver, which gives no CI), the
+// August 2021 schedule, the clock at start.
 func mustIdentityHarness(t *testing.T, start time.Time, rate int64) *harness {
 	t.Helper()
 	b, err := os.ReadFile("../etc/schedule-2021-08.yaml")
@@ -42,7 +43,7 @@ func mustIdentityHarness(t *testing.T, start time.Time, rate int64) *harness {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	idp, err := devidp.New(devidp.Options{
-		BaseURL: srv.URL, Methods: []devidp.MethodSettings{{Name: "kakao"}, {Name: "phone"}},
+		BaseURL: srv.URL, Methods: []devidp.MethodSettings{{Name: "kakao"}, {Name: "phone"}, {Name: "naver", WithoutCI: true}},
 		Clients: map[string]string{"waitroom": "secret"}, Now: clock,
 	})
 	if err != nil {
@@ -53,8 +54,8 @@ func mustIdentityHarness(t *testing.T, start time.Time, rate int64) *harness {
 	h = mustHarness(t, harnessOptions{rate: rate, start: start, window: func(h *harness) (*gateway.Identity, eligibility.Window) {
 		w := sched.Windows()[0]
 		var methods []identity.MethodConfig
-		for _, m := range []string{"kakao", "phone"} {
-			methods = append(methods, identity.MethodConfig{Name: m, Label: m, Issuer: srv.URL + "/" + m, ClientID: "waitroom", ClientSecret: "secret",
+		for _, m := range []string{"kakao", "phone", "naver"} {
+			methods = append(methods, identity.MethodConfig{Name: m, Label: m, LabelEn: strings.ToUpper(m), Issuer: srv.URL + "/" + m, ClientID: "waitroom", ClientSecret: "secret",
 				RedirectURL: h.url + "/waitroom/auth/" + m + "/callback", Capacity: 100, Enabled: true})
 		}
 		v, err := identity.New(methods, identity.Options{Secret: []byte(strings.Repeat("s", 32)), Now: clock})
@@ -125,9 +126,36 @@ func TestIdentity_Flow(t *testing.T) {
 		}
 	})
 	t.Run("ErrHeldElsewhere", func(t *testing.T) {
-		resp, body := h.person().verify("kakao", "1990-03-19", "Kim")
-		if resp.StatusCode != 409 || !strings.Contains(body, `data-code="held"`) {
-			t.Fatalf("second device: %d %.300s", resp.StatusCode, body)
+		// The provider gives Kim another subject at every method; the CI
+		// is what tells the gateway it is Kim again.
+		for _, method := range []string{"kakao", "phone"} {
+			resp, body := h.person().verify(method, "1990-03-19", "Kim")
+			if resp.StatusCode != 409 || !strings.Contains(body, `data-code="held"`) {
+				t.Fatalf("second device with %s: %d %.300s", method, resp.StatusCode, body)
+			}
+		}
+	})
+	t.Run("ErrNoPersonClaim", func(t *testing.T) {
+		other := h.person()
+		resp, body := other.verify("naver", "1991-03-19", "Choi")
+		if resp.StatusCode != 403 || !strings.Contains(body, "(no CI): pick another method") {
+			t.Fatalf("a token without ci: %d %.400s", resp.StatusCode, body)
+		}
+		if code, s := other.status(); code != 401 || s.Error == nil || s.Error.Code != "no_ticket" {
+			t.Fatalf("after a token without ci: status %d %+v, want no ticket", code, s.Error)
+		}
+		// Kim's verification with naver is refused the same way, and does
+		// not touch Kim's place.
+		if resp, _ := p.verify("naver", "1990-03-19", "Kim"); resp.StatusCode != 403 {
+			t.Fatalf("Kim with naver: %d", resp.StatusCode)
+		}
+		if _, s := p.status(); s.Position != 1 {
+			t.Fatalf("Kim's place after a refused verification: %+v", s)
+		}
+		// Both count against naver's light as failures.
+		stats, err := h.store.VerifyStats(context.Background(), h.gw.Room().Name, []string{"naver"}, h.clock())
+		if err != nil || stats["naver"].Failed != 2 || stats["naver"].Completed != 0 {
+			t.Fatalf("naver's statistics %+v (%v): want 2 failed", stats["naver"], err)
 		}
 	})
 	t.Run("NotYourDay", func(t *testing.T) {
@@ -156,7 +184,7 @@ func TestIdentity_Flow(t *testing.T) {
 	t.Run("Signals", func(t *testing.T) {
 		refresh(t, h)
 		resp, body := p.do("GET", "/waitroom/api/signals", "", nil)
-		if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"kakao"`) || !strings.Contains(string(body), `"korean":"원활"`) {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"kakao","label":"kakao","label_en":"KAKAO"`) || !strings.Contains(string(body), `"korean":"원활"`) {
 			t.Fatalf("signals: %d %s", resp.StatusCode, body)
 		}
 		// "grey" is the word people use for 선택불가; "off" and "gray" say

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/identity"
 	"github.com/waitroom/waitroom/signal"
 )
 
@@ -66,8 +67,8 @@ var storeOpNames = [numStoreOps]string{"request", "verification_stats", "session
 
 // methodMetrics counts one verification method's verifications.
 type methodMetrics struct {
-	started, ok, failed atomic.Uint64
-	latency             *histogram
+	started, ok, failed, noPersonClaim atomic.Uint64
+	latency                            *histogram
 }
 
 // Histogram bounds, in seconds. A backend answer takes milliseconds to
@@ -182,14 +183,19 @@ func (m *metrics) verifyStarted(method string) {
 	}
 }
 
-func (m *metrics) verifyFinished(method string, latency time.Duration, ok bool) {
+// verifyFinished counts a verification that ended with err: ok (nil),
+// no_person_claim (the token lacked the person claim) or failed.
+func (m *metrics) verifyFinished(method string, latency time.Duration, err error) {
 	mm := m.methods[method]
 	if mm == nil {
 		return
 	}
-	if ok {
+	switch {
+	case err == nil:
 		mm.ok.Add(1)
-	} else {
+	case errors.Is(err, identity.ErrNoPersonClaim):
+		mm.noPersonClaim.Add(1)
+	default:
 		mm.failed.Add(1)
 	}
 	mm.latency.observe(latency)
@@ -322,9 +328,10 @@ func (g *Gateway) appendMethods(e *expo) {
 	for _, n := range names {
 		e.count("waitroom_verification_starts_total", m.methods[n].started.Load(), "method", n)
 	}
-	e.family("waitroom_verification_completions_total", "counter", "Verifications finished on this gateway, by method and outcome.")
+	e.family("waitroom_verification_completions_total", "counter", "Verifications finished on this gateway, by method and outcome (ok; no_person_claim: the token lacked the person claim and was refused; failed: any other failure).")
 	for _, n := range names {
 		e.count("waitroom_verification_completions_total", m.methods[n].ok.Load(), "method", n, "outcome", "ok")
+		e.count("waitroom_verification_completions_total", m.methods[n].noPersonClaim.Load(), "method", n, "outcome", "no_person_claim")
 		e.count("waitroom_verification_completions_total", m.methods[n].failed.Load(), "method", n, "outcome", "failed")
 	}
 	e.family("waitroom_verification_seconds", "histogram", "Time from a verification's start to its callback, by method.")

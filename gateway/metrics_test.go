@@ -226,6 +226,9 @@ func TestMetrics_Verification(t *testing.T) {
 		t.Fatalf("verify: %d", resp.StatusCode)
 	}
 	h.person().call("GET", "/waitroom/auth/kakao/callback?code=x&state=y", "", nil) // forged: never started
+	if resp, _ := h.person().verify("naver", "1990-03-19", "Kim"); resp.StatusCode != 403 {
+		t.Fatalf("verify without ci: %d", resp.StatusCode)
+	}
 	refresh(t, h)
 	admin(t, h, "PUT", "/admin/api/signals/phone", `{"light":"red"}`, 200)
 	e := scrape(t, h)
@@ -233,6 +236,9 @@ func TestMetrics_Verification(t *testing.T) {
 	e.want(t, `waitroom_verification_starts_total{method="phone"}`, 0)
 	e.want(t, `waitroom_verification_completions_total{method="kakao",outcome="ok"}`, 1)
 	e.want(t, `waitroom_verification_completions_total{method="kakao",outcome="failed"}`, 0)
+	e.want(t, `waitroom_verification_completions_total{method="naver",outcome="no_person_claim"}`, 1)
+	e.want(t, `waitroom_verification_completions_total{method="naver",outcome="failed"}`, 0)
+	e.want(t, `waitroom_verification_completions_total{method="naver",outcome="ok"}`, 0)
 	e.want(t, `waitroom_verification_seconds_count{method="kakao"}`, 1)
 	e.want(t, `waitroom_verification_light{method="kakao"}`, 0)
 	e.want(t, `waitroom_verification_light{method="phone"}`, 2)

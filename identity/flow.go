@@ -84,7 +84,8 @@ func (v *Verifier) Start(ctx context.Context, method, returnPath string, binding
 // blob (seal, expiry, method, binding) and the state (in constant time),
 // exchanges the code with the PKCE verifier, verifies the ID token (issuer,
 // audience = client id, expiry, signature by the provider's JWKS, algorithm
-// RS256, ES256 or EdDSA, nonce) and reads its "sub" and "birthdate".
+// RS256, ES256 or EdDSA, nonce) and reads its "sub", the method's person
+// claim (MethodConfig.PersonClaim) and "birthdate".
 //
 // It returns the person, the return path given to Start and the time Start
 // was called (for latency measurement). Once the blob is accepted,
@@ -94,7 +95,7 @@ func (v *Verifier) Start(ctx context.Context, method, returnPath string, binding
 // The code is redeemed only once by the provider; a replayed callback fails
 // with ErrToken. The gateway should still drop the blob cookie after Finish.
 // Errors: ErrUnknownMethod, ErrDisabled, ErrState, ErrDenied, ErrProvider,
-// ErrToken.
+// ErrToken, ErrNoPersonClaim.
 func (v *Verifier) Finish(ctx context.Context, method string, query url.Values, stateBlob string, binding []byte) (p Person, returnPath string, started time.Time, err error) {
 	m, err := v.lookup(method)
 	if err != nil {
@@ -156,20 +157,23 @@ func (v *Verifier) Finish(ctx context.Context, method string, query url.Values, 
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
 		return fail(ErrToken, "nonce mismatch")
 	}
-	var claims struct {
-		BirthDate string `json:"birthdate"`
-	}
+	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
 		return fail(ErrToken, "read claims: %v", err)
 	}
 	if idt.Subject == "" {
 		return fail(ErrToken, "no subject")
 	}
-	bd, err := eligibility.ParseDate(claims.BirthDate)
+	person, _ := claims[m.cfg.PersonClaim].(string)
+	if person == "" || len(person) > MaxPersonClaim {
+		return fail(ErrNoPersonClaim, "person claim %s missing, empty, too long or not a string", m.cfg.PersonClaim)
+	}
+	birth, _ := claims["birthdate"].(string)
+	bd, err := eligibility.ParseDate(birth)
 	if err != nil {
 		return fail(ErrToken, "birthdate claim missing or invalid")
 	}
-	return Person{Hash: v.hash(idt.Subject), BirthDate: bd, Method: method}, returnPath, started, nil
+	return Person{Hash: v.hash(m, person), BirthDate: bd, Method: method}, returnPath, started, nil
 }
 
 // client returns m's provider, discovering it if needed. Concurrent callers

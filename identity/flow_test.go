@@ -53,6 +53,7 @@ type env struct {
 	tamper  func(idToken string) string           // edits the signed ID token
 	fault   func(w http.ResponseWriter, r *http.Request) bool
 	lastSub string
+	lastCI  string
 }
 
 const (
@@ -65,7 +66,10 @@ var (
 	other  = []byte("device-2")
 )
 
-func mustEnv(tb testing.TB) *env {
+func mustEnv(tb testing.TB) *env { tb.Helper(); return mustEnvWith(tb, nil) }
+
+// mustEnvWith is mustEnv with the Verifier's methods edited by edit.
+func mustEnvWith(tb testing.TB, edit func([]identity.MethodConfig)) *env {
 	tb.Helper()
 	e := &env{clock: &fakeClock{t: time.Date(2021, 8, 9, 20, 0, 0, 0, time.UTC)}}
 	e.started = e.clock.Now()
@@ -108,6 +112,7 @@ func mustEnv(tb testing.TB) *env {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.lastSub, _ = c["sub"].(string)
+			e.lastCI, _ = c["ci"].(string)
 			if e.claims != nil {
 				e.claims(method, c)
 			}
@@ -127,6 +132,9 @@ func mustEnv(tb testing.TB) *env {
 		})
 	}
 	methods = append(methods, identity.MethodConfig{Name: "ipin", Label: "아이핀"})
+	if edit != nil {
+		edit(methods)
+	}
 	e.v, err = identity.New(methods, identity.Options{Secret: testSecret, Now: e.clock.Now})
 	if err != nil {
 		tb.Fatal(err)
@@ -143,10 +151,11 @@ func (e *env) set(f func(e *env)) {
 	f(e)
 }
 
-func (e *env) sub() string {
+// ids returns the subject and CI of the last ID token.
+func (e *env) ids() (sub, ci string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.lastSub
+	return e.lastSub, e.lastCI
 }
 
 func (e *env) start(tb testing.TB, method, returnPath string, binding []byte) (authURL, blob string) {
@@ -223,7 +232,8 @@ func (e *env) mustFail(tb testing.TB, err, want error) {
 	if !errors.Is(err, want) {
 		tb.Fatalf("err %v, want %v", err, want)
 	}
-	for _, secret := range []string{e.sub(), person, birthdate} {
+	sub, ci := e.ids()
+	for _, secret := range []string{sub, ci, person, birthdate} {
 		if secret != "" && strings.Contains(err.Error(), secret) {
 			tb.Fatalf("error %q reveals %q", err, secret)
 		}
@@ -246,9 +256,9 @@ func TestVerifier_Finish(t *testing.T) {
 		if p != want || ret != "/book?slot=3" || !started.Equal(e.started) {
 			t.Fatalf("got %+v %q %v, want %+v %q %v", p, ret, started, want, "/book?slot=3", e.started)
 		}
-		sub := e.sub()
-		if len(p.Hash) != 43 || sub == "" || strings.Contains(p.Hash, sub) {
-			t.Fatalf("hash %q: want 43 characters not containing the subject %q", p.Hash, sub)
+		sub, ci := e.ids()
+		if len(p.Hash) != 43 || sub == "" || ci == "" || strings.Contains(p.Hash, sub) || strings.Contains(p.Hash, ci) {
+			t.Fatalf("hash %q: want 43 characters containing neither the subject %q nor the CI %q", p.Hash, sub, ci)
 		}
 
 		t.Run("SamePersonOtherMethod", func(t *testing.T) {
@@ -525,6 +535,84 @@ func TestVerifier_Finish(t *testing.T) {
 		}
 		if _, _, _, err := e.v.Finish(ctx, "nope", url.Values{}, "x", device); !errors.Is(err, identity.ErrUnknownMethod) {
 			t.Fatalf("Finish: err %v, want ErrUnknownMethod", err)
+		}
+	})
+}
+
+// A person is keyed by the method's person claim: the CI by default, one
+// key whatever the claim is called; a token without it is refused; "sub"
+// keys a person at one provider only.
+func TestVerifier_Finish_personClaim(t *testing.T) {
+	verify := func(t *testing.T, e *env, method string) (identity.Person, error) {
+		t.Helper()
+		authURL, blob := e.start(t, method, "/", device)
+		q := e.autoLogin(t, authURL, method, birthdate, person)
+		p, _, _, err := e.v.Finish(context.Background(), method, q, blob, device)
+		return p, err
+	}
+	mustVerify := func(t *testing.T, e *env, method string) identity.Person {
+		t.Helper()
+		p, err := verify(t, e, method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Run("ErrNoPersonClaim", func(t *testing.T) {
+		for name, ci := range map[string]any{
+			"Missing":   nil,
+			"Empty":     "",
+			"NotString": 42,
+			"TooLong":   strings.Repeat("A", identity.MaxPersonClaim+1),
+		} {
+			t.Run(name, func(t *testing.T) {
+				e := mustEnv(t)
+				e.set(func(e *env) {
+					e.claims = func(_ string, c map[string]any) {
+						if ci == nil {
+							delete(c, "ci")
+						} else {
+							c["ci"] = ci
+						}
+					}
+				})
+				p, err := verify(t, e, "kakao")
+				e.mustFail(t, err, identity.ErrNoPersonClaim)
+				if p != (identity.Person{}) {
+					t.Fatalf("refused verification returned %+v", p)
+				}
+			})
+		}
+	})
+	t.Run("ClaimName", func(t *testing.T) {
+		e := mustEnvWith(t, func(ms []identity.MethodConfig) { ms[1].PersonClaim = "connecting_info" })
+		e.set(func(e *env) {
+			e.claims = func(method string, c map[string]any) {
+				if method == "naver" {
+					c["connecting_info"], c["ci"] = c["ci"], nil
+				}
+			}
+		})
+		if a, b := mustVerify(t, e, "kakao"), mustVerify(t, e, "naver"); a.Hash != b.Hash {
+			t.Fatalf("one CI under two claim names, two hashes: %q (kakao) and %q (naver)", a.Hash, b.Hash)
+		}
+	})
+	t.Run("Sub", func(t *testing.T) {
+		e := mustEnvWith(t, func(ms []identity.MethodConfig) { ms[0].PersonClaim, ms[1].PersonClaim = "sub", "sub" })
+		e.set(func(e *env) { e.claims = func(_ string, c map[string]any) { delete(c, "ci") } })
+		a := mustVerify(t, e, "kakao")
+		if again := mustVerify(t, e, "kakao"); again.Hash != a.Hash {
+			t.Fatalf("one person at one provider, two hashes: %q and %q", a.Hash, again.Hash)
+		}
+		if b := mustVerify(t, e, "naver"); b.Hash == a.Hash {
+			t.Fatal("two providers' subjects gave one hash")
+		}
+		// Two providers that happen to use one subject are two people.
+		e.set(func(e *env) {
+			e.claims = func(_ string, c map[string]any) { c["sub"] = "12345" }
+		})
+		if a, b := mustVerify(t, e, "kakao"), mustVerify(t, e, "naver"); a.Hash == b.Hash {
+			t.Fatal("subject 12345 at kakao and at naver gave one hash")
 		}
 	})
 }

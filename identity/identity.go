@@ -11,9 +11,14 @@
 // path inside are not readable by the browser).
 //
 // The only identifier kept about a person is Person.Hash, a keyed hash of the
-// provider's subject. Providers are expected to give the same subject to one
-// person across methods (Korea's CI, "connecting information"), which is
-// what makes "one place per person" hold whichever method is used.
+// claim each method names as its person claim: by default "ci", Korea's
+// connecting information (연계정보), which every identity verification agency
+// gives the same person, so "one place per person" holds whichever method is
+// used. A provider's "sub" is its own identifier of the person (another for
+// every provider and often for every client), so a method keyed by "sub"
+// cannot tell that two verifications at two providers are one person.
+// A verification whose ID token lacks the person claim is refused
+// (ErrNoPersonClaim), never keyed by something weaker.
 //
 // Nothing personal (subjects, tokens, birth dates) is logged or put in errors.
 package identity
@@ -29,6 +34,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +67,13 @@ var (
 	// missing or invalid (issuer, audience, expiry, signature, algorithm,
 	// nonce), or a required claim (sub, birthdate) is missing or malformed.
 	ErrToken = errors.New("invalid identity token")
+	// ErrNoPersonClaim: the ID token is valid but lacks the method's person
+	// claim (MethodConfig.PersonClaim), or it is not a non-empty string of
+	// at most MaxPersonClaim bytes. The method cannot tell who the person is
+	// across providers (typically a login without identity verification, or
+	// a provider not configured to release CI): the person must pick
+	// another method. It is also a provider configuration problem.
+	ErrNoPersonClaim = errors.New("identity token lacks the person claim")
 )
 
 // Defaults for Options.
@@ -70,6 +83,11 @@ const (
 	// RediscoverEvery is the least time between two discovery attempts of a
 	// provider whose discovery failed; meanwhile Start fails at once.
 	RediscoverEvery = 5 * time.Second
+	// DefaultPersonClaim is the person claim of a method that names none:
+	// Korea's connecting information (CI).
+	DefaultPersonClaim = "ci"
+	// MaxPersonClaim bounds a person claim's value in bytes (a CI is 88).
+	MaxPersonClaim = 512
 )
 
 // MethodConfig describes one verification method, an OpenID Connect
@@ -79,6 +97,8 @@ type MethodConfig struct {
 	Name string
 	// Label is shown to people, e.g. "카카오 인증". Required.
 	Label string
+	// LabelEn is the label on English pages, e.g. "Kakao". Default Label.
+	LabelEn string
 	// Issuer is the provider's issuer URL; discovery is at
 	// Issuer + "/.well-known/openid-configuration". Required if Enabled.
 	Issuer string
@@ -88,6 +108,14 @@ type MethodConfig struct {
 	// RedirectURL is the gateway's callback for this method, e.g.
 	// "https://host/waitroom/auth/kakao/callback". Required if Enabled.
 	RedirectURL string
+	// PersonClaim names the ID token claim that identifies a person across
+	// every provider: a top-level string claim, [A-Za-z0-9_-]{1,64}.
+	// Default DefaultPersonClaim ("ci"). "sub" is accepted but identifies
+	// the person at this provider only (keyed with the issuer): the same
+	// person verifying with another method gets another place. Claims that
+	// cannot identify a person (iss, aud, exp, nonce, name, birthdate, ...)
+	// are refused by New.
+	PersonClaim string
 	// Capacity is how many verifications in flight the provider can take.
 	// It is read by the traffic lights, not by this package. >= 0.
 	Capacity int
@@ -116,9 +144,10 @@ type Options struct {
 
 // Person is a verified person.
 type Person struct {
-	// Hash is base64url(HMAC-SHA256(identity key, provider subject)), 43
-	// characters: the only identifier kept. The raw subject is never
-	// stored, logged or returned.
+	// Hash is base64url(HMAC-SHA256(identity key, person claim)), 43
+	// characters: the only identifier kept. For a method keyed by "sub" the
+	// MAC also covers the issuer, so two providers' subjects never meet.
+	// The raw claim is never stored, logged or returned.
 	Hash string
 	// BirthDate comes from the ID token's "birthdate" claim.
 	BirthDate eligibility.Date
@@ -146,7 +175,15 @@ type method struct {
 	failed time.Time              // last failed discovery
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+var (
+	nameRE  = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	claimRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// notPersonClaims are the standard ID token claims that do not identify a
+// person: a method keyed by one would merge strangers.
+var notPersonClaims = []string{"iss", "aud", "exp", "iat", "nbf", "nonce", "azp", "auth_time", "at_hash", "c_hash",
+	"acr", "amr", "sid", "jti", "name", "given_name", "family_name", "nickname", "birthdate", "gender", "locale", "zoneinfo"}
 
 // New validates methods and o, reporting every problem at once. It does not
 // contact the providers: one may be down when the gateway starts.
@@ -180,6 +217,15 @@ func New(methods []MethodConfig, o Options) (*Verifier, error) {
 		}
 		if c.Capacity < 0 {
 			errs = append(errs, fmt.Errorf("methods[%d]: capacity must be >= 0", i))
+		}
+		if c.LabelEn == "" {
+			c.LabelEn = c.Label
+		}
+		if c.PersonClaim == "" {
+			c.PersonClaim = DefaultPersonClaim
+		}
+		if !claimRE.MatchString(c.PersonClaim) || slices.Contains(notPersonClaims, c.PersonClaim) {
+			errs = append(errs, fmt.Errorf("methods[%d]: person claim %.70q: want a claim that identifies a person, such as ci", i, c.PersonClaim))
 		}
 		if c.Enabled {
 			if !absHTTP(c.Issuer) {
@@ -218,8 +264,9 @@ func New(methods []MethodConfig, o Options) (*Verifier, error) {
 	return v, nil
 }
 
-// Methods returns the configured methods in configured order, with
-// ClientSecret blanked so that the result can be rendered or logged.
+// Methods returns the configured methods in configured order, with their
+// defaults filled in (LabelEn, PersonClaim) and ClientSecret blanked so that
+// the result can be rendered or logged.
 func (v *Verifier) Methods() []MethodConfig {
 	out := make([]MethodConfig, len(v.methods))
 	for i, m := range v.methods {
@@ -241,10 +288,18 @@ func (v *Verifier) lookup(name string) (*method, error) {
 	return m, nil
 }
 
-// hash is Person.Hash of a provider subject.
-func (v *Verifier) hash(subject string) string {
+// hash is Person.Hash of the value of m's person claim. The MAC input is
+// prefixed so that the two kinds of key cannot collide: "p" and the value
+// for a claim shared across providers (whatever its name, so methods naming
+// CI differently still agree), "s", the issuer and the value for "sub".
+func (v *Verifier) hash(m *method, value string) string {
 	mac := hmac.New(sha256.New, v.identityKey)
-	mac.Write([]byte(subject))
+	if m.cfg.PersonClaim == "sub" {
+		mac.Write([]byte("s\x00" + m.cfg.Issuer + "\x00"))
+	} else {
+		mac.Write([]byte("p\x00"))
+	}
+	mac.Write([]byte(value))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 

@@ -12,7 +12,7 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
 func validMethods() []identity.MethodConfig {
 	return []identity.MethodConfig{
-		{Name: "kakao", Label: "카카오 인증", Issuer: "https://idp.example/kakao", ClientID: "c", ClientSecret: "s", RedirectURL: "https://gw.example/waitroom/auth/kakao/callback", Capacity: 100, Enabled: true},
+		{Name: "kakao", Label: "카카오 인증", LabelEn: "Kakao", PersonClaim: "ci", Issuer: "https://idp.example/kakao", ClientID: "c", ClientSecret: "s", RedirectURL: "https://gw.example/waitroom/auth/kakao/callback", Capacity: 100, Enabled: true},
 		{Name: "ipin", Label: "아이핀"},
 		{Name: "naver", Label: "네이버 인증", Issuer: "https://idp.example/naver", ClientID: "c", ClientSecret: "s", RedirectURL: "https://gw.example/waitroom/auth/naver/callback", Enabled: true},
 	}
@@ -66,6 +66,14 @@ func TestNew(t *testing.T) {
 			ms[2].ClientSecret = ""
 			return ms
 		}, "client id and secret"},
+		{"PersonClaimNotIdentifying", func(ms []identity.MethodConfig, _ *identity.Options) []identity.MethodConfig {
+			ms[2].PersonClaim = "birthdate"
+			return ms
+		}, "methods[2]: person claim"},
+		{"PersonClaimBadName", func(ms []identity.MethodConfig, _ *identity.Options) []identity.MethodConfig {
+			ms[0].PersonClaim = "kakao_account.ci"
+			return ms
+		}, "methods[0]: person claim"},
 		{"DisabledNeedsLabel", func(ms []identity.MethodConfig, _ *identity.Options) []identity.MethodConfig {
 			ms[1] = identity.MethodConfig{Name: "ipin"}
 			return ms
@@ -106,6 +114,12 @@ func TestVerifier_Methods(t *testing.T) {
 			t.Errorf("%s: client secret exposed", got[i].Name)
 		}
 		want[i].ClientSecret = ""
+		if want[i].LabelEn == "" { // the defaults, filled in
+			want[i].LabelEn = want[i].Label
+		}
+		if want[i].PersonClaim == "" {
+			want[i].PersonClaim = identity.DefaultPersonClaim
+		}
 		if got[i] != want[i] {
 			t.Errorf("methods[%d] = %+v, want %+v", i, got[i], want[i])
 		}

@@ -182,6 +182,17 @@ func (s *syncBuffer) tail(n int) string {
 	return string(b[max(0, len(b)-n):])
 }
 
+// childEnv is the environment of a started process: this one's without
+// its WAITROOM_ settings (the caller's must not leak in), plus set.
+func childEnv(set ...string) []string {
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WAITROOM_") {
+			set = append(set, kv)
+		}
+	}
+	return set
+}
+
 // fleetOptions describe gateways sharing one Redis, one room and one set of
 // ticket keys behind (in production) one load balancer.
 type fleetOptions struct {
@@ -202,12 +213,7 @@ type gateway struct {
 // all configured by one YAML file, and returns once every gateway is ready.
 func startFleet(t *testing.T, o fleetOptions) []*gateway {
 	t.Helper()
-	env := []string{"WAITROOM_ADMIN_TOKEN=" + adminToken, "WAITROOM_REDIS_ADDRS=" + strings.Join(o.redis, ",")}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WAITROOM_") { // the caller's settings must not leak in
-			env = append(env, kv)
-		}
-	}
+	env := childEnv("WAITROOM_ADMIN_TOKEN="+adminToken, "WAITROOM_REDIS_ADDRS="+strings.Join(o.redis, ","))
 	_, backend := startProcess(t, "demo-backend", env, 1, "demo-backend", "--listen", "127.0.0.1:0")
 
 	config := filepath.Join(t.TempDir(), "fleet.yaml")

@@ -88,6 +88,7 @@ type person struct {
 	state    uint8
 	flags    uint8
 	tries    uint8
+	method   uint8 // index in the scenario's identity.methods of the verification that gave the place
 }
 
 // event is a person's next action, due at a real time since the opening.

@@ -166,7 +166,7 @@ func (w *worker) standing(id int32, p *person, s standing, sent, recv time.Durat
 		}
 		if p.flags&fSecond != 0 {
 			p.flags &^= fSecond
-			w.secondDevice(id)
+			w.secondDevice(id, p)
 		}
 		if p.flags&fBypass != 0 {
 			w.tryBypass(p)
@@ -350,12 +350,13 @@ func (w *worker) identityOf(id int32) (name, birthdate string) {
 	return fmt.Sprintf("loadtest %s-%d", w.e.runID, id), day.Format(time.DateOnly)
 }
 
-// verify takes a place identity first: start at a gateway, log in at the
-// identity provider with an automatic login hint, come back to the
-// callback, then read the standing.
+// verify takes a place identity first with a method picked at random:
+// start at a gateway, log in at the identity provider with an automatic
+// login hint, come back to the callback, then read the standing.
 func (w *worker) verify(id int32, p *person) (standing, time.Duration, time.Duration, *failure) {
 	name, birth := w.identityOf(id)
-	status, device, f := w.verifyFlow(name, birth, p.device)
+	p.method = uint8(w.rng.IntN(len(w.e.sc.Identity.Methods)))
+	status, device, f := w.verifyFlow(p.method, name, birth, p.device)
 	if device != "" {
 		p.device = device
 	}
@@ -371,12 +372,12 @@ func (w *worker) verify(id int32, p *person) (standing, time.Duration, time.Dura
 	return w.status(p)
 }
 
-// verifyFlow runs one verification from a device ("" for a new one) and
-// returns the callback's status (its answer is in w.resp) and the device.
-func (w *worker) verifyFlow(name, birth, device string) (int, string, *failure) {
+// verifyFlow runs one verification with the scenario's method m from a
+// device ("" for a new one) and returns the callback's status (its answer
+// is in w.resp) and the device.
+func (w *worker) verifyFlow(m uint8, name, birth, device string) (int, string, *failure) {
 	e := w.e
-	methods := e.sc.Identity.Methods
-	method := methods[w.rng.IntN(len(methods))]
+	method := e.sc.Identity.Methods[m]
 	c := w.gw()
 	req := w.request(c, fasthttp.MethodGet, "/waitroom/auth/"+method+"/start?return="+url.QueryEscape(returnPath))
 	req.Header.Set("Accept", "text/html")
@@ -422,12 +423,18 @@ func (w *worker) verifyFlow(name, birth, device string) (int, string, *failure) 
 	return w.resp.StatusCode(), device, nil
 }
 
-// secondDevice verifies as person id again from a new device: the gateway
+// secondDevice verifies as person id again from a new device, with another
+// method than the one that gave the place when the scenario has several (a
+// provider of its own, with its own subject for the person): the gateway
 // must refuse (409, the place is held elsewhere).
-func (w *worker) secondDevice(id int32) {
+func (w *worker) secondDevice(id int32, p *person) {
 	e := w.e
 	name, birth := w.identityOf(id)
-	status, _, f := w.verifyFlow(name, birth, "")
+	m := p.method
+	if n := len(e.sc.Identity.Methods); n > 1 {
+		m = uint8((int(m) + 1 + w.rng.IntN(n-1)) % n)
+	}
+	status, _, f := w.verifyFlow(m, name, birth, "")
 	e.second.mu.Lock()
 	defer e.second.mu.Unlock()
 	e.second.Tried++

@@ -38,8 +38,9 @@ type Scenario struct {
 	Arrival Arrival `yaml:"arrival"`
 	GiveUp  GiveUp  `yaml:"give_up"`
 	Polling Polling `yaml:"polling"`
-	// SecondDeviceShare of people verify again from another device, which
-	// must be refused (identity first only).
+	// SecondDeviceShare of people verify again from another device, with
+	// another method when there are several, which must be refused
+	// (identity first only).
 	SecondDeviceShare float64 `yaml:"second_device_share"`
 	// BypassShare of people try to reach the backend without admission.
 	BypassShare float64 `yaml:"bypass_share"`
@@ -235,6 +236,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 const (
 	maxTimeScale = 50 // the gateway's simulation.time_scale limit
 	maxGateways  = 16
+	maxMethods   = 32 // a person keeps the index of their method in a byte
 	// defaultRateWindow is the default RateWindow.
 	defaultRateWindow = 10 * time.Second
 )
@@ -446,6 +448,9 @@ func (id *Identity) validate(bad func(string, string, ...any)) {
 	}
 	if len(id.Methods) == 0 {
 		id.Methods = []string{"phone"}
+	}
+	if len(id.Methods) > maxMethods {
+		bad("identity.methods", "%d methods: want at most %d", len(id.Methods), maxMethods)
 	}
 	for i, m := range id.Methods {
 		if !methodRE.MatchString(m) || slices.Index(id.Methods, m) != i {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,29 +39,46 @@ func (m *Main) identity(cfg config.Config, clock admission.Clock, log *slog.Logg
 		log.Warn("NO IDENTITY SECRET CONFIGURED: generated a throwaway development secret. Identity hashes differ per process and gateway; set identity.secret before production.")
 	}
 	var methods []identity.MethodConfig
-	for _, mc := range cfg.Identity.Methods {
+	for i, mc := range cfg.Identity.Methods {
 		methods = append(methods, identity.MethodConfig{
-			Name: mc.Name, Label: mc.Label, Issuer: mc.Issuer, ClientID: mc.ClientID, ClientSecret: mc.ClientSecret,
-			RedirectURL: cfg.CallbackURL(mc.Name), Capacity: mc.Capacity, Enabled: mc.Enabled,
+			Name: mc.Name, Label: mc.Label, LabelEn: mc.LabelEn, Issuer: mc.Issuer, ClientID: mc.ClientID, ClientSecret: mc.ClientSecret,
+			RedirectURL: cfg.CallbackURL(mc.Name), PersonClaim: mc.PersonClaim, Capacity: mc.Capacity, Enabled: mc.Enabled,
 		})
+		if mc.PersonClaim == "sub" {
+			log.Warn(fmt.Sprintf("IDENTITY METHOD %q IS KEYED BY sub (identity.methods[%d].person_claim): a provider's subject does not span providers, so a person who verifies with this method and another one gets two places. Key it by the provider's CI (ci) unless it is the only method; see docs/IDENTITY.md.", mc.Name, i))
+		}
 	}
 	v, err := identity.New(methods, identity.Options{Secret: secret, Now: clock.Now})
 	if err != nil {
 		return nil, nil, err
 	}
-	var sched *eligibility.Schedule
-	if path := cfg.Identity.Schedule; path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("identity.schedule: %w", err)
-		}
-		if sched, err = eligibility.Parse(b); err != nil {
-			return nil, nil, fmt.Errorf("identity.schedule %s: %w", path, err)
-		}
+	sched, err := loadSchedule(cfg.Identity.Schedule)
+	if err != nil {
+		return nil, nil, fmt.Errorf("identity.schedule: %w", err)
 	}
 	return &gateway.Identity{Verifier: v, People: people, Stats: stats, Schedule: sched,
 		Block: cfg.Identity.Block, TargetLatency: cfg.Identity.TargetLatency}, sched, nil
 }
+
+// loadSchedule reads the eligibility schedule at path; "" is none (nil).
+func loadSchedule(path string) (*eligibility.Schedule, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := eligibility.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ciKeyEnv names the environment variable holding the development
+// provider's CI key (a secret: no flag).
+const ciKeyEnv = "WAITROOM_DEV_IDP_CI_KEY"
 
 // devIdentityProvider runs the development OpenID Connect provider serving
 // every verification method, with a latency and capacity per method.
@@ -72,6 +90,8 @@ func (m *Main) devIdentityProvider(args []string) error {
 	latency := fs.Duration("latency", 300*time.Millisecond, "time each login takes")
 	capacity := fs.Int("capacity", 200, "concurrent logins per method; more get 503")
 	clientSecret := fs.String("client-secret", "dev-secret", "secret of the client \"waitroom\"")
+	withoutCI := fs.StringSlice("without-ci", nil, "methods whose ID tokens carry no ci claim, like a login without identity verification")
+	schedulePath := fs.String("schedule", "", "the gateways' eligibility schedule: the login form fills in a birth date whose window is open")
 	var sim config.Simulation
 	fs.Int64Var(&sim.TimeScale, "time-scale", 1, "simulated seconds per real second, as the gateways' simulation.time_scale (load simulations only)")
 	fs.StringVar(&sim.Origin, "origin", "", "the gateways' simulation.origin (RFC 3339)")
@@ -87,17 +107,41 @@ func (m *Main) devIdentityProvider(args []string) error {
 		m.OneShot = true
 		return fmt.Errorf("--origin must be an RFC 3339 time: %w", err)
 	}
+	for _, list := range []*[]string{names, withoutCI} {
+		for i, n := range *list {
+			(*list)[i] = strings.TrimSpace(n)
+		}
+	}
+	for _, n := range *withoutCI {
+		if !slices.Contains(*names, n) {
+			m.OneShot = true
+			return fmt.Errorf("--without-ci %q: not among --methods", n)
+		}
+	}
+	var ciKey []byte // nil: random, this process's own
+	if k := os.Getenv(ciKeyEnv); k != "" {
+		if len(k) < 16 {
+			m.OneShot = true
+			return fmt.Errorf("%s must be at least 16 characters", ciKeyEnv)
+		}
+		ciKey = []byte(k)
+	}
+	sched, err := loadSchedule(*schedulePath)
+	if err != nil {
+		m.OneShot = true
+		return fmt.Errorf("--schedule: %w", err)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *addr, err)
 	}
 	var ms []devidp.MethodSettings
 	for _, n := range *names {
-		ms = append(ms, devidp.MethodSettings{Name: strings.TrimSpace(n), Latency: *latency, Capacity: *capacity})
+		ms = append(ms, devidp.MethodSettings{Name: n, Latency: *latency, Capacity: *capacity, WithoutCI: slices.Contains(*withoutCI, n)})
 	}
 	m.PublicAddr = ln.Addr().String()
 	p, err := devidp.New(devidp.Options{BaseURL: "http://" + m.PublicAddr, Methods: ms, Clients: map[string]string{"waitroom": *clientSecret},
-		Now: sim.Clock(time.Now()).Now})
+		CIKey: ciKey, Schedule: sched, Now: sim.Clock(time.Now()).Now})
 	if err != nil {
 		ln.Close()
 		return err
@@ -106,6 +150,9 @@ func (m *Main) devIdentityProvider(args []string) error {
 	m.goRun(func() { _ = srv.Serve(ln) })
 	m.closers = append(m.closers, srv.Close)
 	fmt.Fprintf(m.Stdout, "development identity provider: http://%s/<method>/ for %s\n", m.PublicAddr, strings.Join(*names, ", "))
+	if ciKey == nil {
+		fmt.Fprintf(m.Stdout, "  ci claims keyed by a random key of this process (set %s to share one with other providers)\n", ciKeyEnv)
+	}
 	return nil
 }
 

@@ -232,3 +232,26 @@ func cookie(t *testing.T, jar http.CookieJar, u, name string) string {
 	t.Fatalf("no cookie %s for %s", name, u)
 	return ""
 }
+
+// dev-idp refuses flags and settings it cannot honour, before listening.
+func TestMain_DevIdPSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, ciKey, want string
+		args              []string
+	}{
+		{"WithoutCIUnknownMethod", "", "--without-ci", []string{"--methods", "phone,kakao", "--without-ci", "naver"}},
+		{"ShortCIKey", "short", "WAITROOM_DEV_IDP_CI_KEY", nil},
+		{"ScheduleMissing", "", "--schedule", []string{"--schedule", filepath.Join(t.TempDir(), "none.yaml")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WAITROOM_DEV_IDP_CI_KEY", tc.ciKey)
+			m := main.NewMain()
+			m.Stdout, m.Stderr = io.Discard, io.Discard
+			err := m.Run(context.Background(), append([]string{"dev-idp", "--listen", "127.0.0.1:0"}, tc.args...))
+			defer m.Close()
+			if err == nil || !m.OneShot || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v (one shot %v), want an error about %s", err, m.OneShot, tc.want)
+			}
+		})
+	}
+}

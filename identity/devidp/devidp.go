@@ -10,10 +10,21 @@
 //	/{m}/authorize                         login form (GET) and its answer (POST)
 //	/{m}/token                             authorization_code exchange
 //
-// The subject of a person is derived from name and birth date only, so it is
-// the same for every method, like the CI ("connecting information") that
-// Korean verification services share; this is what lets the gateway keep one
-// place per person across methods.
+// A person is a name and a birth date. As at real providers, each method
+// gives the same person its own subject ("sub": keyed by Options.Secret and
+// the method), and every method gives them the same "ci" claim, like the
+// connecting information (연계정보) that Korea's identity verification
+// agencies share: keyed by Options.CIKey only, so several provider processes
+// with one CIKey agree on who is who. A method with WithoutCI leaves "ci"
+// out, as a social login without identity verification does.
+//
+// The login form suggests a birth date that the gateways' schedule
+// (Options.Schedule) admits now, a new one on every load, since each person
+// has one place.
+//
+// The form wears the waiting page's style sheet (package gateway/web), so
+// the walk from the waiting room to the provider and back looks like one
+// site.
 //
 // It accepts any absolute http(s) redirect_uri: it is for development and
 // drills only and must never face the public.
@@ -24,7 +35,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -41,6 +54,11 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/waitroom/waitroom/eligibility"
+	"github.com/waitroom/waitroom/gateway/web"
 )
 
 const (
@@ -66,6 +84,8 @@ type MethodSettings struct {
 	// FailRate is the share (0..1) of token exchanges answered 500, for
 	// congestion drills. Default 0.
 	FailRate float64
+	// WithoutCI leaves the "ci" claim out of the method's ID tokens.
+	WithoutCI bool
 }
 
 // Options configures a Provider.
@@ -78,9 +98,15 @@ type Options struct {
 	// Clients maps client_id to client secret; every method accepts every
 	// client. At least one is required.
 	Clients map[string]string
-	// Secret keys the subject derivation. Default: 32 random bytes, so
-	// subjects change when the process restarts; set it to keep them stable.
+	// Secret keys the subjects. Default: 32 random bytes, so subjects
+	// change when the process restarts; set it to keep them stable.
 	Secret []byte
+	// CIKey keys the "ci" claim. Give every provider process that should
+	// agree on people the same key. Default: 32 random bytes.
+	CIKey []byte
+	// Schedule, if set, is the gateways' eligibility schedule: the login
+	// form then suggests a birth date whose window is open (or opens next).
+	Schedule *eligibility.Schedule
 	// Claims, if set, may edit the ID token claims of every token just before
 	// it is signed. It is a hook for relying-party tests and drills (drop
 	// birthdate, change nonce, audience or expiry); leave it nil otherwise.
@@ -95,14 +121,16 @@ type Options struct {
 // Provider is the development OpenID Connect provider. It is an
 // http.Handler; create it with New.
 type Provider struct {
-	base    string
-	clients map[string]string
-	secret  []byte
-	claims  func(string, map[string]any)
-	now     func() time.Time
-	log     *slog.Logger
-	methods map[string]*method
-	mux     *http.ServeMux
+	base     string
+	clients  map[string]string
+	secret   []byte
+	ciKey    []byte
+	schedule *eligibility.Schedule
+	claims   func(string, map[string]any)
+	now      func() time.Time
+	log      *slog.Logger
+	methods  map[string]*method
+	mux      *http.ServeMux
 
 	mu        sync.Mutex
 	codes     map[string]grant
@@ -120,6 +148,7 @@ type method struct {
 	latency  atomic.Int64  // time.Duration
 	slots    chan struct{} // nil: unlimited
 	failRate float64
+	noCI     bool
 }
 
 // grant is what an authorization code stands for.
@@ -168,18 +197,16 @@ func New(o Options) (*Provider, error) {
 	}
 
 	p := &Provider{
-		base:    strings.TrimSuffix(o.BaseURL, "/"),
-		clients: o.Clients,
-		secret:  o.Secret,
-		claims:  o.Claims,
-		now:     o.Now,
-		log:     o.Logger,
-		methods: make(map[string]*method, len(o.Methods)),
-		codes:   map[string]grant{},
-	}
-	if p.secret == nil {
-		p.secret = make([]byte, 32)
-		rand.Read(p.secret)
+		base:     strings.TrimSuffix(o.BaseURL, "/"),
+		clients:  o.Clients,
+		secret:   randomIfNil(o.Secret),
+		ciKey:    randomIfNil(o.CIKey),
+		schedule: o.Schedule,
+		claims:   o.Claims,
+		now:      o.Now,
+		log:      o.Logger,
+		methods:  make(map[string]*method, len(o.Methods)),
+		codes:    map[string]grant{},
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -199,6 +226,7 @@ func New(o Options) (*Provider, error) {
 			key:      key,
 			kid:      b64(kid[:8]),
 			failRate: s.FailRate,
+			noCI:     s.WithoutCI,
 		}
 		m.latency.Store(int64(s.Latency))
 		if s.Capacity > 0 {
@@ -260,7 +288,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"EdDSA"},
 		"scopes_supported":                      []string{"openid", "profile"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nonce", "name", "birthdate"},
+		"claims_supported":                      m.claimsSupported(),
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"code_challenge_methods_supported":      []string{"S256"},
 	})
@@ -478,13 +506,16 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 
 	claims := map[string]any{
 		"iss":       m.issuer,
-		"sub":       p.subject(g.name, g.birthdate),
+		"sub":       p.subject(m.name, g.name, g.birthdate),
 		"aud":       clientID,
 		"exp":       now.Add(TokenTTL).Unix(),
 		"iat":       now.Unix(),
 		"nonce":     g.nonce,
 		"name":      g.name,
 		"birthdate": g.birthdate,
+	}
+	if !m.noCI {
+		claims["ci"] = p.ci(g.name, g.birthdate)
 	}
 	if p.claims != nil {
 		p.claims(m.name, claims)
@@ -502,26 +533,38 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// subject is the person's stable identifier, the same for every method:
-// base64url of the first 16 bytes of HMAC-SHA256(secret, name|birthdate).
-func (p *Provider) subject(name, birthdate string) string {
+// subject is the person's identifier at method, stable while the secret
+// is: base64url of the first 16 bytes of
+// HMAC-SHA256(secret, method NUL name NUL birthdate).
+func (p *Provider) subject(method, name, birthdate string) string {
 	mac := hmac.New(sha256.New, p.secret)
-	mac.Write([]byte(name + "|" + birthdate))
+	mac.Write([]byte(method + "\x00" + name + "\x00" + birthdate))
 	return b64(mac.Sum(nil)[:16])
 }
 
-// sign returns claims as a compact EdDSA JWS.
+// ci is the person's connecting information, the same at every method and
+// every provider with the same key: standard base64 of
+// HMAC-SHA512(CI key, name NUL birthdate), 88 characters like a real CI.
+func (p *Provider) ci(name, birthdate string) string {
+	mac := hmac.New(sha512.New, p.ciKey)
+	mac.Write([]byte(name + "\x00" + birthdate))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// claimsSupported lists the ID token claims of the method, for discovery.
+func (m *method) claimsSupported() []string {
+	c := []string{"iss", "sub", "aud", "exp", "iat", "nonce", "name", "birthdate"}
+	if !m.noCI {
+		c = append(c, "ci")
+	}
+	return c
+}
+
+// sign returns claims as a compact EdDSA JWS with the method's key id.
 func (m *method) sign(claims map[string]any) (string, error) {
-	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": m.kid})
-	if err != nil {
-		return "", err
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	signed := b64(header) + "." + b64(payload)
-	return signed + "." + b64(ed25519.Sign(m.key, []byte(signed))), nil
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims(claims))
+	t.Header["kid"] = m.kid
+	return t.SignedString(m.key)
 }
 
 // checkPerson trims and validates the login's name and birth date,
@@ -537,41 +580,73 @@ func checkPerson(name, birthdate string) (string, string, string) {
 	return name, birthdate, ""
 }
 
+// formCSS is the waiting page's style sheet and the form's own rules, so
+// that the provider's page looks like the page that sent people to it.
+var formCSS = func() template.CSS {
+	page, _, _ := web.Asset("app.css")
+	return template.CSS(string(page) + formRules)
+}()
+
+//go:embed form.css
+var formRules string
+
 var formTmpl = template.Must(template.New("form").Parse(`<!doctype html>
 <html lang="ko">
+<head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Method}} 본인인증 (development sign-in)</title>
-<style>body{font-family:sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}label{display:block;margin:1rem 0}input{display:block;width:100%;box-sizing:border-box;padding:.4rem}.err{color:#b00}</style>
-<h1>{{.Method}} 본인인증</h1>
-<p>개발용 인증 서버입니다 (development identity provider — not a real verification).</p>
+<link rel="icon" href="data:,">
+<style>{{.CSS}}</style>
+</head>
+<body>
+<header class="top"><p class="notice">개발용 인증 서버입니다. <span lang="en">Development identity provider: not a real verification.</span></p></header>
+<main class="card">
+<h1>{{.Method}} 본인인증 <span lang="en">(verify with {{.Method}})</span></h1>
 {{with .Problem}}<p class="err" role="alert">{{.}}</p>{{end}}
 <form method="post" action="{{.Action}}">
 {{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
-{{end}}<label>이름 (Name)<input name="name" required maxlength="64" autocomplete="name"></label>
-<label>생년월일 (Birth date, YYYY-MM-DD)<input name="birthdate" required placeholder="1990-08-09" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}"></label>
-<button name="action" value="approve">인증 (Verify)</button>
-<button name="action" value="deny" formnovalidate>취소 (Deny)</button>
+{{end}}<label>이름 <span lang="en">(name)</span><input name="name" required maxlength="64" autocomplete="name" value="{{.Name}}"></label>
+<label>생년월일 <span lang="en">(birth date, YYYY-MM-DD)</span><input name="birthdate" required placeholder="YYYY-MM-DD" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}" value="{{.BirthDate}}" aria-describedby="birthdate-hint"></label>
+<p class="hint" id="birthdate-hint">{{if .Suggested}}지금 예약 창이 열린 생년월일을 넣어 두었습니다. <span lang="en">A birth date whose booking window is open is filled in.</span> {{end}}사람마다 다른 이름이나 생년월일을 쓰세요. 한 사람은 한 자리만 받고, 다른 기기에서 다시 인증하면 한동안(기본 10분) 거절됩니다. <span lang="en">Use a different name or birth date for each person: one person gets one place, and verifying again from another device is refused for a while (10 minutes by default).</span></p>
+<div class="actions">
+<button name="action" value="approve">인증 <span lang="en">(verify)</span></button>
+<button name="action" value="deny" formnovalidate class="secondary">취소 <span lang="en">(deny)</span></button>
+</div>
 </form>
+</main>
+</body>
 </html>
 `))
 
 // form renders the login form, which posts back to the authorization
-// endpoint r was sent to, carrying the authorization request along.
+// endpoint r was sent to, carrying the authorization request along. A form
+// shown again for a problem keeps what the person typed; a fresh one
+// suggests a birth date from the schedule.
 func (p *Provider) form(w http.ResponseWriter, r *http.Request, status int, m *method, q url.Values, problem string) {
 	type field struct{ Name, Value string }
 	hidden := make([]field, 0, len(authzParams))
 	for _, k := range authzParams {
 		hidden = append(hidden, field{k, q.Get(k)})
 	}
+	name, birthdate, suggested := q.Get("name"), q.Get("birthdate"), false
+	if birthdate == "" && p.schedule != nil {
+		if d, ok := p.schedule.Suggest(p.now()); ok {
+			birthdate, suggested = d.String(), true
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	err := formTmpl.Execute(w, map[string]any{
-		"Method":  m.name,
-		"Action":  r.URL.Path,
-		"Hidden":  hidden,
-		"Problem": problem,
+		"CSS":       formCSS,
+		"Method":    m.name,
+		"Action":    r.URL.Path,
+		"Hidden":    hidden,
+		"Problem":   problem,
+		"Name":      name,
+		"BirthDate": birthdate,
+		"Suggested": suggested,
 	})
 	if err != nil {
 		p.log.Warn("devidp: render form", "method", m.name, "err", err)
@@ -614,6 +689,15 @@ func hasScope(scope, want string) bool {
 func validChallenge(c string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	return err == nil && len(b) == sha256.Size
+}
+
+// randomIfNil returns key, or 32 random bytes if key is nil.
+func randomIfNil(key []byte) []byte {
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key)
+	}
+	return key
 }
 
 func randomString() string {

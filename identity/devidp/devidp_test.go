@@ -9,12 +9,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/waitroom/waitroom/eligibility"
 	"github.com/waitroom/waitroom/identity/devidp"
 )
 
@@ -298,10 +302,14 @@ func TestProvider_authorize(t *testing.T) {
 		if got, want := resp.StatusCode, http.StatusOK; got != want {
 			t.Fatalf("status %d, want %d", got, want)
 		}
-		for _, want := range []string{"생년월일", "Birth date", "이름", `action="/kakao/authorize"`, `name="code_challenge" value="` + challenge + `"`} {
+		for _, want := range []string{"생년월일", "birth date", "이름", `action="/kakao/authorize"`, `name="code_challenge" value="` + challenge + `"`,
+			`<main class="card">`, `<header class="top">`, `<link rel="icon" href="data:,">`, "<style>", "--accent", ".card {", "button {"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("form lacks %q", want)
 			}
+		}
+		if suggestedRE.MatchString(body) {
+			t.Error("a birth date is filled in without a schedule to choose it from")
 		}
 	})
 	post := func(t *testing.T, form url.Values) (*http.Response, string) {
@@ -350,7 +358,46 @@ func TestProvider_authorize(t *testing.T) {
 		if !strings.Contains(body, "YYYY-MM-DD") {
 			t.Fatal("form does not explain the problem")
 		}
+		if !strings.Contains(body, `value="홍길동"`) || !strings.Contains(body, `value="09/08/1990"`) {
+			t.Fatal("form shown again lost what the person typed")
+		}
 	})
+}
+
+// suggestedRE finds the birth date filled in the login form.
+var suggestedRE = regexp.MustCompile(`name="birthdate"[^>]* value="([0-9-]+)"`)
+
+// With the gateways' schedule, the form fills in a birth date whose window
+// is open, a different one on each load.
+func TestProvider_formSuggests(t *testing.T) {
+	sched, err := eligibility.Parse([]byte(`timezone: Asia/Seoul
+windows:
+  - {id: d9, opens: "2021-08-09 20:00", closes: "2021-08-10 18:00", digits: [9], min_age: 18, max_age: 49, age_at: "2021-12-31"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustServer(t, func(o *devidp.Options) { o.Schedule = sched })
+	s.clock.Advance(time.Hour) // 2021-08-10 06:00 in Seoul: the window is open
+	seen := map[string]bool{}
+	for range 10 {
+		_, body := s.authorize(t, context.Background(), "kakao", authzQuery())
+		m := suggestedRE.FindStringSubmatch(body)
+		if m == nil || !strings.Contains(body, "예약 창이 열린 생년월일") {
+			t.Fatalf("no suggested birth date in the form:\n%s", body)
+		}
+		d, err := eligibility.ParseDate(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sched.Decide(d, s.clock.Now()); !got.Eligible {
+			t.Fatalf("suggested %s, not eligible now: %+v", d, got)
+		}
+		seen[m[1]] = true
+	}
+	if len(seen) < 8 {
+		t.Errorf("10 forms suggested %d different dates", len(seen))
+	}
 }
 
 func TestProvider_token(t *testing.T) {
@@ -430,20 +477,72 @@ func TestProvider_token(t *testing.T) {
 	})
 }
 
-func TestProvider_subject(t *testing.T) {
-	s := mustServer(t, nil)
-	sub := func(method, birthdate, name string) string {
+// As at real providers, each method has its own subject for a person, and
+// every method of every provider with the same CI key gives them one CI.
+func TestProvider_subjectAndCI(t *testing.T) {
+	ciKey := []byte("a CI key shared by the providers.")
+	s := mustServer(t, func(o *devidp.Options) { o.CIKey = ciKey })
+	other := mustServer(t, func(o *devidp.Options) { o.CIKey = ciKey }) // another process: its own subject secret
+	stranger := mustServer(t, nil)                                      // another CI key
+	ids := func(s *server, method, birthdate, name string) (sub, ci string) {
 		_, tr := s.redeem(t, method, tokenForm(s.login(t, method, birthdate, name)))
-		return s.claims(t, method, tr.IDToken)["sub"].(string)
+		c := s.claims(t, method, tr.IDToken)
+		sub, _ = c["sub"].(string)
+		ci, _ = c["ci"].(string)
+		return sub, ci
 	}
-	a, b := sub("kakao", "1990-08-09", "홍길동"), sub("naver", "1990-08-09", "홍길동")
-	if a != b {
-		t.Fatalf("one person, two subjects: %q (kakao) and %q (naver)", a, b)
+	sub, ci := ids(s, "kakao", "1990-08-09", "홍길동")
+	if len(ci) != 88 || sub == "" {
+		t.Fatalf("sub %q, ci %q: want a subject and an 88-character CI", sub, ci)
 	}
-	for _, other := range []string{sub("kakao", "1990-08-19", "홍길동"), sub("kakao", "1990-08-09", "김철수")} {
-		if other == a {
-			t.Fatalf("two people share subject %q", a)
+	for _, tc := range []struct {
+		name     string
+		s        *server
+		method   string
+		sameCI   bool
+		birth, n string
+	}{
+		{"OtherMethod", s, "naver", true, "1990-08-09", "홍길동"},
+		{"OtherProvider", other, "kakao", true, "1990-08-09", "홍길동"},
+		{"OtherCIKey", stranger, "kakao", false, "1990-08-09", "홍길동"},
+		{"OtherBirthDate", s, "kakao", false, "1990-08-19", "홍길동"},
+		{"OtherName", s, "kakao", false, "1990-08-09", "김철수"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub2, ci2 := ids(tc.s, tc.method, tc.birth, tc.n)
+			if sub2 == sub {
+				t.Errorf("subject %q again: subjects must differ across methods, providers and people", sub)
+			}
+			if (ci2 == ci) != tc.sameCI {
+				t.Errorf("ci %q and %q: same = %v, want %v", ci, ci2, ci2 == ci, tc.sameCI)
+			}
+		})
+	}
+	t.Run("SameMethodSamePerson", func(t *testing.T) {
+		if sub2, ci2 := ids(s, "kakao", "1990-08-09", "홍길동"); sub2 != sub || ci2 != ci {
+			t.Fatalf("(%q, %q) then (%q, %q): want stable identifiers", sub, ci, sub2, ci2)
 		}
+	})
+}
+
+// A method WithoutCI, like a login without identity verification, sends
+// no ci claim and does not advertise one.
+func TestProvider_WithoutCI(t *testing.T) {
+	s := mustServer(t, func(o *devidp.Options) { o.Methods[1].WithoutCI = true })
+	_, tr := s.redeem(t, "naver", tokenForm(s.login(t, "naver", "1990-08-09", "홍길동")))
+	if c := s.claims(t, "naver", tr.IDToken); c["ci"] != nil || c["sub"] == nil {
+		t.Fatalf("claims %v: want a subject and no ci", c)
+	}
+	resp, err := http.Get(s.URL + "/naver/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d struct {
+		Claims []string `json:"claims_supported"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || slices.Contains(d.Claims, "ci") {
+		t.Fatalf("discovery claims %v (%v): want no ci", d.Claims, err)
 	}
 }
 

@@ -208,7 +208,8 @@
     list.forEach(function (m, i) {
       var li = ul.children[i] || ul.appendChild(document.createElement('li'));
       var k = lg.querySelector('[data-light="' + CSS.escape(String(m.light)) + '"]') || lg.lastElementChild;
-      var key = [m.name, k.dataset.light, !!m.accepting, m.label].join();
+      var label = (lang === 'en' && m.label_en) || m.label || m.name;
+      var key = [m.name, k.dataset.light, !!m.accepting, label].join();
       if (li.dataset.key === key) return;
       li.dataset.key = key;
       li.dataset.method = m.name;
@@ -216,7 +217,7 @@
       li.textContent = '';
       var v = li.appendChild(document.createElement(m.accepting ? 'a' : 'span'));
       v.className = 'verify';
-      v.textContent = k.querySelector('dt').textContent + ' ' + (m.label || m.name);
+      v.textContent = k.querySelector('dt').textContent + ' ' + label;
       if (m.accepting) v.href = start(m.name, ret);
       else {
         v.setAttribute('aria-disabled', 'true');
