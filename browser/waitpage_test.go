@@ -176,6 +176,8 @@ func TestMethodPicker_LightsAndVerification(t *testing.T) {
 	// in from the schedule: one ending in the open window's digit.
 	b.Click(`#methods li[data-method="phone"] a`)
 	b.Wait("the provider's form", `document.querySelector('input[name="birthdate"]')`)
+	b.KoreanGlyphs()
+	b.Axe() // the development identity provider's form
 	var birth string
 	b.Eval(`document.querySelector('input[name="birthdate"]').value`, &birth)
 	if !strings.HasSuffix(birth, strconv.Itoa(eligibleDigit)) {

@@ -141,7 +141,7 @@ func (m *Main) devIdentityProvider(args []string) error {
 	}
 	m.PublicAddr = ln.Addr().String()
 	p, err := devidp.New(devidp.Options{BaseURL: "http://" + m.PublicAddr, Methods: ms, Clients: map[string]string{"waitroom": *clientSecret},
-		CIKey: ciKey, Schedule: sched, Now: sim.Clock(time.Now()).Now})
+		CIKey: ciKey, Schedule: sched, Now: sim.Clock(time.Now()).Now, Logger: devLogger(m.Stderr, "dev-idp")})
 	if err != nil {
 		ln.Close()
 		return err

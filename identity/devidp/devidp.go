@@ -59,6 +59,7 @@ import (
 
 	"github.com/waitroom/waitroom/eligibility"
 	"github.com/waitroom/waitroom/gateway/web"
+	"github.com/waitroom/waitroom/internal/webfont"
 )
 
 const (
@@ -242,7 +243,22 @@ func New(o Options) (*Provider, error) {
 	p.mux.HandleFunc("GET "+prefix+"/{method}/authorize", p.authorize)
 	p.mux.HandleFunc("POST "+prefix+"/{method}/authorize", p.authorize)
 	p.mux.HandleFunc("POST "+prefix+"/{method}/token", p.token)
+	// The form's style sheet imports the Korean web font relative to the
+	// page: /{method}/fonts/fonts.css, and the files beside it.
+	p.mux.HandleFunc("GET "+prefix+"/{method}/fonts/{file}", font)
 	return p, nil
+}
+
+// font serves a file of the Korean web font (package webfont).
+func font(w http.ResponseWriter, r *http.Request) {
+	body, ct, ok := webfont.Asset(r.PathValue("file"))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write(body) //nolint:errcheck // the client went away
 }
 
 // ServeHTTP serves the routes listed in the package documentation.
