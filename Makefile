@@ -8,6 +8,7 @@ export GOFLAGS ?= -trimpath
 all: build
 
 build:
+	@echo "building bin/waitroom and bin/loadtest (the first build on a fresh machine downloads and compiles the modules: minutes, see README)"
 	$(GO) build -o $(BIN)/waitroom ./cmd/waitroom
 	$(GO) build -o $(BIN)/loadtest ./cmd/loadtest
 
@@ -17,11 +18,12 @@ build:
 run: build
 	@mkdir -p var && chmod 700 var
 	@test -s var/admin-token || (head -c 24 /dev/urandom | base64 | tr '+/' '-_' > var/admin-token && chmod 600 var/admin-token)
+	@echo "writing var/schedule.yaml: a 10-day rotation with one window open now"
 	@$(BIN)/waitroom schedule > var/schedule.yaml
 	@trap 'kill $$backend $$idp 2>/dev/null' EXIT INT TERM; \
 	 $(BIN)/waitroom demo-backend --listen 127.0.0.1:8090 --jwks http://127.0.0.1:8080/.well-known/jwks.json & backend=$$!; \
 	 $(BIN)/waitroom dev-idp --listen 127.0.0.1:8082 --schedule var/schedule.yaml & idp=$$!; \
-	 echo "today's window: birth dates ending in $$(TZ=Asia/Seoul date -d '-18 hours' +%-d | tail -c 2) (see var/schedule.yaml; the provider's form fills in one, a new person each time)"; \
+	 echo "the identity provider's form fills in a birth date of the open window, a new person each time"; \
 	 echo "operator token: var/admin-token   (curl -H \"Authorization: Bearer \$$(cat var/admin-token)\" http://127.0.0.1:8081/admin/api/state)"; \
 	 WAITROOM_ADMIN_TOKEN_FILE=var/admin-token $(BIN)/waitroom serve --config etc/dev.yaml
 

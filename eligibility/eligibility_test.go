@@ -348,3 +348,44 @@ func TestParseDate(t *testing.T) {
 		})
 	}
 }
+
+// The development rotation keeps a window open at every hour of its days
+// (2021's closed at 18:00 and opened at 20:00), admits each day's digit
+// only, within ages 18-49, and writes a file Parse reads back.
+func TestRotation(t *testing.T) {
+	kst, _ := time.LoadLocation(eligibility.DefaultTimezone)
+	from := time.Date(2026, 12, 7, 12, 0, 0, 0, kst)
+	f, err := eligibility.Rotation(eligibility.RotationOptions{From: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := f.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := eligibility.Parse(y)
+	if err != nil {
+		t.Fatalf("Parse(Rotation().YAML()): %v\n%s", err, y)
+	}
+	for h := 20; h < 20+9*24; h++ {
+		now := time.Date(2026, 12, 7, h, 30, 0, 0, kst)
+		w, ok := s.Current(now)
+		if !ok {
+			t.Fatalf("no window open at %v", now)
+		}
+		digit := now.Add(-20*time.Hour).Day() % 10 // the day whose 20:00 opened it
+		if len(w.Rule.Digits) != 1 || w.Rule.Digits[0] != digit {
+			t.Fatalf("at %v window %s admits digits %v, want [%d]", now, w.ID, w.Rule.Digits, digit)
+		}
+	}
+	now := time.Date(2026, 12, 8, 19, 0, 0, 0, kst) // in 2021's daily gap
+	for birth, want := range map[string]string{"1990-03-17": "", "2015-03-17": eligibility.ReasonAge, "1960-03-17": eligibility.ReasonAge, "1990-03-18": eligibility.ReasonNotYourDay} {
+		d := s.Decide(mustDate(t, birth), now)
+		if d.Eligible != (want == "") || d.Reason != want {
+			t.Errorf("born %s at %v: %+v, want reason %q", birth, now, d, want)
+		}
+	}
+	if _, err := eligibility.Rotation(eligibility.RotationOptions{Opens: "8pm"}); err == nil {
+		t.Error("a time of day that is not HH:MM was accepted")
+	}
+}

@@ -216,3 +216,59 @@ func cohortsMeet(a, b *window) bool {
 	}
 	return by == (Date{}) || after.before(by)
 }
+
+// RotationOptions shape Rotation's windows. The zero value is the
+// development rotation `make run` uses.
+type RotationOptions struct {
+	// From is the day the first window opens, read in DefaultTimezone.
+	// Default yesterday, so that a window is open today.
+	From time.Time
+	// Days is the number of daily windows. Default 10: every digit once.
+	Days int
+	// Opens is the daily opening time ("HH:MM"), and Closes the closing
+	// time the next day. Default 20:00 and 20:00: each window lasts a day,
+	// so one is always open. The 2021 programme closed at 18:00, leaving
+	// two hours a day with none open (etc/schedule-2021-08.yaml).
+	Opens, Closes string
+	// MinAge and MaxAge bound the age on 31 December of From's year.
+	// Default 18 and 49, as in 2021.
+	MinAge, MaxAge int
+}
+
+// Rotation lays out a 10-day rotation like August 2021's: one window a
+// day for the people whose birth-date last digit is that day's, within the
+// age band. New accepts what it returns; for development and drills.
+func Rotation(o RotationOptions) (File, error) {
+	loc, err := time.LoadLocation(DefaultTimezone)
+	if err != nil {
+		return File{}, err
+	}
+	if o.From.IsZero() {
+		o.From = time.Now().AddDate(0, 0, -1)
+	}
+	o.Days = cmp.Or(o.Days, 10)
+	o.Opens, o.Closes = cmp.Or(o.Opens, "20:00"), cmp.Or(o.Closes, "20:00")
+	o.MinAge, o.MaxAge = cmp.Or(o.MinAge, 18), cmp.Or(o.MaxAge, 49)
+	for _, hm := range []string{o.Opens, o.Closes} {
+		if _, err := time.Parse("15:04", hm); err != nil {
+			return File{}, fmt.Errorf("time of day %q: want HH:MM", hm)
+		}
+	}
+	day := o.From.In(loc)
+	f := File{Timezone: DefaultTimezone}
+	for i := range o.Days {
+		d := day.AddDate(0, 0, i)
+		f.Windows = append(f.Windows, WindowConfig{
+			ID:     fmt.Sprintf("%s-digit%d", d.Format("0102"), d.Day()%10),
+			Opens:  d.Format("2006-01-02") + " " + o.Opens,
+			Closes: d.AddDate(0, 0, 1).Format("2006-01-02") + " " + o.Closes,
+			Digits: []int{d.Day() % 10},
+			MinAge: o.MinAge, MaxAge: o.MaxAge, AgeAt: fmt.Sprintf("%d-12-31", day.Year()),
+		})
+	}
+	_, err = New(f)
+	return f, err
+}
+
+// YAML writes f as a schedule file that Parse reads back.
+func (f File) YAML() ([]byte, error) { return yaml.Marshal(f) }

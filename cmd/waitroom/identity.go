@@ -156,35 +156,45 @@ func (m *Main) devIdentityProvider(args []string) error {
 	return nil
 }
 
-// schedule prints a 10-day rotation like August 2021's, starting from a
-// given day, so a development run has a window open today.
+// schedule prints a 10-day rotation like August 2021's (eligibility.Rotation)
+// as a schedule file, and says on stderr which window is open now.
 func (m *Main) schedule(args []string) error {
 	m.OneShot = true
 	fs := pflag.NewFlagSet("schedule", pflag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
-	from := fs.String("from", "", "first window's date, YYYY-MM-DD (default: yesterday in Asia/Seoul)")
-	opens := fs.String("opens", "20:00", "daily opening time")
-	closes := fs.String("closes", "18:00", "closing time the next day")
+	from := fs.String("from", "", "first window's date, YYYY-MM-DD (default: yesterday in "+eligibility.DefaultTimezone+")")
+	var o eligibility.RotationOptions
+	fs.StringVar(&o.Opens, "opens", "20:00", "daily opening time")
+	fs.StringVar(&o.Closes, "closes", "20:00", "closing time the next day (2021's was 18:00, leaving two hours a day with no window open)")
+	fs.IntVar(&o.MinAge, "min-age", 18, "youngest age admitted, on 31 December of the first window's year")
+	fs.IntVar(&o.MaxAge, "max-age", 49, "oldest age admitted, likewise")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(eligibility.DefaultTimezone)
-	if err != nil {
-		return err
-	}
-	day := time.Now().In(loc).AddDate(0, 0, -1)
 	if *from != "" {
-		if day, err = time.ParseInLocation("2006-01-02", *from, loc); err != nil {
+		loc, err := time.LoadLocation(eligibility.DefaultTimezone)
+		if err != nil {
+			return err
+		}
+		if o.From, err = time.ParseInLocation(time.DateOnly, *from, loc); err != nil {
 			return fmt.Errorf("--from: %w", err)
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# A 10-day rotation by birth-date last digit (made by `waitroom schedule`).\ntimezone: %s\nwindows:\n", eligibility.DefaultTimezone)
-	for i := range 10 {
-		d := day.AddDate(0, 0, i)
-		fmt.Fprintf(&b, "  - {id: %s-digit%d, opens: \"%s %s\", closes: \"%s %s\", digits: [%d]}\n",
-			d.Format("0102"), d.Day()%10, d.Format("2006-01-02"), *opens, d.AddDate(0, 0, 1).Format("2006-01-02"), *closes, d.Day()%10)
+	f, err := eligibility.Rotation(o)
+	if err != nil {
+		return err
 	}
-	_, err = fmt.Fprint(m.Stdout, b.String())
-	return err
+	body, err := f.YAML()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "# A 10-day rotation by birth-date last digit, ages %d-%d (made by `waitroom schedule`).\n%s", o.MinAge, o.MaxAge, body)
+	sched, _ := eligibility.New(f) // Rotation checked it
+	if w, ok := sched.Current(time.Now()); ok {
+		fmt.Fprintf(m.Stderr, "window open now: %s, birth dates ending in %v, aged %d-%d, until %s\n",
+			w.ID, w.Rule.Digits, o.MinAge, o.MaxAge, w.Closes.Format("2006-01-02 15:04 MST"))
+	} else {
+		fmt.Fprintln(m.Stderr, "no window of this rotation is open now")
+	}
+	return nil
 }
