@@ -106,14 +106,25 @@ type Gateway struct {
 	// skip people who left or HeartbeatGrace is negative.
 	presence *presence
 	console  consoleState // see console.go
+
+	// prevRoom names the room served before the last SetRoom, whose
+	// admission tokens stay valid (see SetRoom); nil before any.
+	prevRoom atomic.Pointer[string]
 }
 
 // Room returns the room served now.
 func (g *Gateway) Room() *Room { return g.room.Load() }
 
 // SetRoom makes r the room served from now on. Tickets of the previous room
-// stop being valid: their window is over.
-func (g *Gateway) SetRoom(r *Room) { g.room.Store(r) }
+// stop being valid: their window is over. Its admission tokens stay valid
+// until they expire (at most the session duration): people admitted before
+// the switch, here or at a gateway of the fleet that switches a moment
+// later, finish their business. Tokens of every other room are refused.
+func (g *Gateway) SetRoom(r *Room) {
+	if old := g.room.Swap(r); old != nil && old.Name != r.Name {
+		g.prevRoom.Store(&old.Name)
+	}
+}
 
 // New checks o and builds a gateway.
 func New(o Options) (*Gateway, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/waitroom/waitroom/gateway"
+	"github.com/waitroom/waitroom/ticket"
 )
 
 func TestGateway_Join(t *testing.T) {
@@ -106,6 +107,16 @@ func TestGateway_StatusRefusesBadTickets(t *testing.T) {
 	forged := strings.Replace(string(payload), `"pos":1`, `"pos":0`, 1)
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(forged)) + "."
 	otherKey, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"pos": 0, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(strings.Repeat("k", 32)))
+	// Signed with this gateway's own keys, issuer and queue epoch, for
+	// another room: only the room claim is wrong.
+	otherRoom, err := ticket.NewQueueCodec(h.hmacKeys, ticket.QueueOptions{Issuer: "waitroom", Room: "anon", Epoch: h.ctl.Snapshot().Epoch, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := otherRoom.Issue(ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash([]byte(dev)), Position: 1}, "", h.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name, ticket, device, code string
@@ -114,6 +125,7 @@ func TestGateway_StatusRefusesBadTickets(t *testing.T) {
 		{"AlgNone", none, dev, "ticket_algorithm"},
 		{"OtherKey", otherKey, dev, "ticket_key"},
 		{"OtherDevice", good, "AAAAAAAAAAAAAAAAAAAAAA", "ticket_other_device"},
+		{"OtherRoom", foreign, dev, "ticket_claims"},
 		{"Oversized", good + strings.Repeat("A", 4096), dev, "ticket_too_large"},
 		{"Garbage", "not-a-ticket", dev, "ticket_malformed"},
 		{"Missing", "", dev, "no_ticket"},

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/ticket"
 )
 
 // hopByHop are the headers that describe one connection, not the message;
@@ -43,7 +44,7 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 			return g.refuse(ctx)
 		}
 		var err error
-		if session, err = g.o.Admission.Check(tok, device, g.o.Now()); err != nil || g.ended.has(session) {
+		if session, err = g.checkAdmission(tok, device); err != nil || g.ended.has(session) {
 			return g.refuse(ctx)
 		}
 		admitted = true
@@ -95,6 +96,19 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx) error {
 	ctx.Response.SetBody(resp.Body())
 	fasthttp.ReleaseResponse(resp)
 	return nil
+}
+
+// checkAdmission checks an admission token for the room served now, or
+// for the one served before it (see SetRoom), and returns its session id.
+func (g *Gateway) checkAdmission(tok, device []byte) ([16]byte, error) {
+	now := g.o.Now()
+	session, err := g.o.Admission.Check(tok, device, g.Room().Name, now)
+	if errors.Is(err, ticket.ErrRoom) {
+		if prev := g.prevRoom.Load(); prev != nil {
+			return g.o.Admission.Check(tok, device, *prev, now)
+		}
+	}
+	return session, err
 }
 
 // headerComplete is the backend's signal that a person's business is done:

@@ -34,6 +34,7 @@ type cacheEntry struct {
 	from, exp int64
 	dev       [16]byte
 	jti       [16]byte
+	room      string     // the "room" claim
 	claims    *Admission // kept only for CheckClaims, nil for the gateway's Check
 }
 
