@@ -258,6 +258,8 @@ func (m *Main) demoBackend(args []string) error {
 	jwks := fs.String("jwks", "", "the gateway's JWKS URL (http://gateway/.well-known/jwks.json): verify every admission token; empty trusts the gateway blindly")
 	issuer := fs.String("issuer", config.Default().Ticket.Issuer, "the gateway's ticket.issuer, with --jwks")
 	audience := fs.String("audience", config.Default().Ticket.Audience, "the gateway's ticket.audience, with --jwks")
+	room := fs.String("room", config.Default().Room, "the gateway's room, with --jwks: its tokens and those of its eligibility windows (<room>-<window>) are accepted")
+	session := fs.Duration("session-duration", config.Default().SessionDuration, "the gateway's session_duration, with --jwks: tokens that last longer are refused")
 	if err := fs.Parse(args); err != nil {
 		m.OneShot = true
 		return err
@@ -265,6 +267,7 @@ func (m *Main) demoBackend(args []string) error {
 	o := demo.Options{}
 	if *jwks != "" {
 		v, err := admissionverify.New(admissionverify.Options{JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
+			Rooms: []string{*room, *room + "-*"}, MaxLifetime: *session,
 			Logger: slog.New(slog.NewTextHandler(m.Stderr, nil))})
 		if err != nil {
 			m.OneShot = true
