@@ -318,9 +318,14 @@ func (g *Gateway) asset(ctx *fasthttp.RequestCtx, name []byte) error {
 	return nil
 }
 
+// setPageHeaders sets the security headers of every HTML page the public
+// listener renders (the waiting page, notices, error pages): only our own
+// scripts and styles, never in a frame (X-Frame-Options for browsers that
+// predate frame-ancestors), no type sniffing, no referrer, not stored.
 func setPageHeaders(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")

@@ -339,6 +339,44 @@ func TestGateway_Reserved(t *testing.T) {
 	}
 }
 
+// Every HTML page the gateway renders, the waiting page, its error pages
+// and its notices, carries the same security headers; JSON errors are
+// nosniff and not stored.
+func TestGateway_PageSecurityHeaders(t *testing.T) {
+	page := map[string]string{
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+		"X-Frame-Options":         "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+	}
+	html := map[string]string{"Accept": "text/html"}
+	down := mustHarness(t, harnessOptions{backendAddr: "127.0.0.1:1"})
+	id := mustIdentityHarness(t, opening.Add(time.Minute), 3_600_000)
+	for _, tc := range []struct {
+		name string
+		do   func() *http.Response
+		code int
+		want map[string]string
+	}{
+		{"WaitingPage", func() *http.Response { r, _ := down.person().do("GET", "/waitroom/", "", html); return r }, 200, page},
+		{"NotFoundPage", func() *http.Response { r, _ := down.person().do("GET", "/waitroom/api/nope", "", html); return r }, 404, page},
+		{"BackendDownPage", func() *http.Response { r, _ := down.person().do("GET", "/static/x", "", html); return r }, 502, page},
+		{"NoticePage", func() *http.Response { r, _ := id.person().verify("kakao", "1988-07-28", "Kim"); return r }, 403, page},
+		{"JSONError", func() *http.Response { r, _ := down.person().do("GET", "/waitroom/api/status", "", nil); return r }, 401,
+			map[string]string{"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := tc.do()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.code)
+			}
+			for k, v := range tc.want {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
 func TestAdmin(t *testing.T) {
 	h := mustHarness(t, harnessOptions{})
 	t.Run("ErrUnauthorized", func(t *testing.T) {
