@@ -71,7 +71,7 @@ func (m *Main) devIdentityProvider(args []string) error {
 	names := fs.StringSlice("methods", []string{"phone", "ipin", "certificate", "kakao", "naver", "pass"}, "methods to serve")
 	latency := fs.Duration("latency", 300*time.Millisecond, "time each login takes")
 	capacity := fs.Int("capacity", 200, "concurrent logins per method; more get 503")
-	clientSecret := fs.String("client-secret", "dev-secret", "secret of the client \"waitroom\"")
+	clientSecret := fs.String("client-secret", config.DevClientSecret, "secret of the client \"waitroom\"")
 	var sim config.Simulation
 	fs.Int64Var(&sim.TimeScale, "time-scale", 1, "simulated seconds per real second, as the gateways' simulation.time_scale (load simulations only)")
 	fs.StringVar(&sim.Origin, "origin", "", "the gateways' simulation.origin (RFC 3339)")
