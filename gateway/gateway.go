@@ -66,6 +66,10 @@ type Options struct {
 	// MetricsUnauthenticated serves the operator listener's /metrics
 	// without the admin token.
 	MetricsUnauthenticated bool
+	// AdminHosts are the host names the operator listener answers to (in
+	// the Host header, compared ignoring case); IP addresses always pass.
+	// Default "localhost".
+	AdminHosts []string
 
 	// Site names the deployment in the store's operator records (audit
 	// log, board, gateway heartbeats), which outlive each window's room;

@@ -163,7 +163,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		IdleTimeout: cfg.Proxy.IdleTimeout, BackendTimeout: cfg.Proxy.BackendTimeout, BackendIdle: cfg.Proxy.BackendIdle,
 		MaxConns: cfg.Proxy.MaxConns, MaxPoll: cfg.Queue.MaxPoll, HeartbeatGrace: cfg.Queue.HeartbeatGrace,
 		Logger: log, Now: clock.Now, Health: healthOptions(cfg), MetricsUnauthenticated: cfg.Metrics.Unauthenticated,
-		Site: cfg.Room, // the operator records outlive each window's room
+		AdminHosts: cfg.AdminHostNames(),
+		Site:       cfg.Room, // the operator records outlive each window's room
 	})
 	if err != nil {
 		return err
