@@ -282,15 +282,17 @@ func (g *Gateway) setForwarded(ctx *fasthttp.RequestCtx, remote netip.Addr, trus
 	var buf [128]byte
 	xff := buf[:0]
 	client := remote
-	if trusted && seen&seenXFF != 0 {
+	if trusted {
 		for i, v := range h.PeekAll(hdrXFF) {
 			if i > 0 {
 				xff = append(xff, commaSpace...)
 			}
 			xff = append(xff, v...)
 		}
-		client = clientIP(remote, xff, g.o.TrustedProxies)
-		xff = append(xff, commaSpace...)
+		if len(xff) > 0 {
+			client = clientIP(remote, xff, g.o.TrustedProxies)
+			xff = append(xff, commaSpace...)
+		}
 	}
 	if seen&seenXFF != 0 {
 		h.DelBytes(bHdrXFF)
@@ -300,7 +302,9 @@ func (g *Gateway) setForwarded(ctx *fasthttp.RequestCtx, remote netip.Addr, trus
 		h.DelBytes(bHdrRealIP)
 	}
 	h.SetCanonical(bHdrRealIP, client.AppendTo(buf[:0]))
-	if !trusted || seen&seenXFProto == 0 {
+	// A trusted proxy's -Proto and -Host are looked up, not taken from the
+	// scan: the names Connection listed are gone by now.
+	if !trusted || len(h.PeekBytes(bHdrXFProto)) == 0 {
 		if seen&seenXFProto != 0 {
 			h.DelBytes(bHdrXFProto)
 		}
@@ -310,7 +314,7 @@ func (g *Gateway) setForwarded(ctx *fasthttp.RequestCtx, remote netip.Addr, trus
 		}
 		h.SetCanonical(bHdrXFProto, proto)
 	}
-	if !trusted || seen&seenXFHost == 0 {
+	if !trusted || len(h.PeekBytes(bHdrXFHost)) == 0 {
 		if seen&seenXFHost != 0 {
 			h.DelBytes(bHdrXFHost)
 		}

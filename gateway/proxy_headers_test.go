@@ -102,12 +102,18 @@ func TestProxyHeaderBoundary(t *testing.T) {
 			t.Fatalf("not admitted: %+v", s)
 		}
 		admitted := "Cookie: wr_admission=" + p.cookie("wr_admission") + "; wr_device=" + p.cookie("wr_device")
+		lines := forged
+		if !trusted {
+			// A client's Connection list is applied before the gateway
+			// sets its headers, so it cannot remove them.
+			lines = append(slices.Clone(forged), "Connection: X-Real-IP, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host")
+		}
 		for _, tc := range []struct {
 			name, path string
 			lines      []string
 		}{
-			{"Bypass", "/static/x", forged},
-			{"Admitted", "/book", append([]string{admitted}, forged...)},
+			{"Bypass", "/static/x", lines},
+			{"Admitted", "/book", append([]string{admitted}, lines...)},
 		} {
 			name := tc.name + map[bool]string{false: "Untrusted", true: "TrustedProxy"}[trusted]
 			t.Run(name, func(t *testing.T) {
