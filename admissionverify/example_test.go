@@ -29,8 +29,9 @@ func Example() {
 	// The backend.
 	v, err := admissionverify.New(admissionverify.Options{
 		JWKSURL:  gateway.URL + "/.well-known/jwks.json",
-		Issuer:   "waitroom", // the gateway's ticket.issuer
-		Audience: "booking",  // and ticket.audience
+		Issuer:   "waitroom",          // the gateway's ticket.issuer
+		Audience: "booking",           // and ticket.audience
+		Rooms:    []string{"vaccine"}, // and room
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -74,6 +75,7 @@ func Example() {
 func ExampleVerifier_FastHTTP() {
 	v, err := admissionverify.New(admissionverify.Options{
 		JWKSURL: "https://wait.example/.well-known/jwks.json", Issuer: "waitroom", Audience: "booking",
+		Rooms: []string{"vaccine", "vaccine-*"}, // the room, and each of its eligibility windows
 	})
 	if err != nil {
 		log.Fatal(err)

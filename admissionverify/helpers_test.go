@@ -86,7 +86,7 @@ func mustKeys(tb testing.TB, o ticket.AdmissionOptions, keys ...ticket.EdKey) *t
 func newVerifier(tb testing.TB, jwksURL string, clk *clock, mod ...func(*admissionverify.Options)) *admissionverify.Verifier {
 	tb.Helper()
 	o := admissionverify.Options{
-		JWKSURL: jwksURL, Issuer: gwOpts.Issuer, Audience: gwOpts.Audience,
+		JWKSURL: jwksURL, Issuer: gwOpts.Issuer, Audience: gwOpts.Audience, Rooms: []string{"vaccine"},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now,
 	}
 	for _, m := range mod {
@@ -112,6 +112,18 @@ func admission(dev string) ticket.Admission {
 func issue(tb testing.TB, k *ticket.AdmissionKeys, now time.Time, dev string) string {
 	tb.Helper()
 	tok, _, err := k.Issue(admission(dev), now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+// issueFor is issue for another room than the test verifiers accept.
+func issueFor(tb testing.TB, k *ticket.AdmissionKeys, now time.Time, room string) string {
+	tb.Helper()
+	a := admission(device)
+	a.Room = room
+	tok, _, err := k.Issue(a, now)
 	if err != nil {
 		tb.Fatal(err)
 	}

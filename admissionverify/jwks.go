@@ -50,7 +50,7 @@ func (v *Verifier) fetch(seen *keySet) (*keySet, error) {
 		ks.ak = seen.ak
 		return ks, nil
 	}
-	ks.ak, err = ticket.NewAdmissionVerifier(keys, ticket.AdmissionOptions{Issuer: v.o.Issuer, Audience: v.o.Audience, Leeway: v.o.Leeway})
+	ks.ak, err = ticket.NewAdmissionVerifier(keys, ticket.AdmissionOptions{Issuer: v.o.Issuer, Audience: v.o.Audience, TTL: v.o.MaxLifetime, Leeway: v.o.Leeway})
 	return ks, err
 }
 

@@ -12,7 +12,11 @@
 //     JWKS (no other algorithm is accepted, "none" and HS256 included);
 //   - iss and aud are the gateway's issuer and this backend's audience;
 //     exp, iat, sub, dev, room and jti are present; the token is within
-//     [iat, exp) give or take a small leeway for clock differences;
+//     [iat, exp) give or take a small leeway for clock differences, and
+//     its lifetime (exp - iat) is at most the gateway's session duration;
+//   - room is one the backend accepts (Options.Rooms): a token of another
+//     waiting room, or another eligibility window, signed with the same
+//     keys is refused;
 //   - dev is the hash (ticket.DeviceHash) of the request's wr_device cookie,
 //     so a token copied to another device is refused.
 //
@@ -39,6 +43,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +66,8 @@ const (
 
 // Defaults of Options.
 const (
+	// DefaultMaxLifetime is the gateway's default session_duration.
+	DefaultMaxLifetime     = ticket.DefaultAdmissionTTL
 	DefaultLeeway          = 5 * time.Second
 	DefaultRefreshInterval = 30 * time.Second
 	DefaultMaxAge          = 5 * time.Minute
@@ -71,7 +79,8 @@ const (
 // every request is refused.
 const noKeysRetry = time.Second
 
-// Options configures a Verifier. JWKSURL, Issuer and Audience are required.
+// Options configures a Verifier. JWKSURL, Issuer, Audience and Rooms are
+// required.
 type Options struct {
 	// JWKSURL is the gateway's key set, an http or https URL such as
 	// https://wait.example/.well-known/jwks.json.
@@ -80,6 +89,19 @@ type Options struct {
 	Issuer string
 	// Audience is the gateway's ticket.audience ("aud"), naming this backend.
 	Audience string
+	// Rooms are the rooms ("room") whose tokens this backend accepts: the
+	// gateway's room setting. An entry ending in "*" accepts every room
+	// that starts with what comes before it: with an eligibility schedule
+	// the gateway names each window's room "<room>-<window id>", so
+	// "vaccine-*" accepts every window of room vaccine, and listing
+	// windows' rooms one by one accepts only those. "*" alone accepts any
+	// room. Others are refused (403 wrong_room).
+	Rooms []string
+	// MaxLifetime is the longest lifetime (exp - iat) of a token accepted:
+	// the gateway's session_duration, in whole seconds. A token signed with
+	// a longer one is refused (401 lifetime_too_long). Default
+	// DefaultMaxLifetime, the gateway's default.
+	MaxLifetime time.Duration
 	// Leeway is the clock difference tolerated around iat and exp, in whole
 	// seconds up to ticket.MaxAdmissionLeeway. 0 means DefaultLeeway, a
 	// negative value none.
@@ -152,6 +174,14 @@ func New(o Options) (*Verifier, error) {
 		return nil, errors.New("admissionverify: the JWKS URL must be an absolute http or https URL")
 	case o.Issuer == "" || o.Audience == "":
 		return nil, errors.New("admissionverify: issuer and audience are required")
+	case len(o.Rooms) == 0 || slices.Contains(o.Rooms, ""):
+		return nil, errors.New("admissionverify: rooms are required, none of them empty")
+	}
+	if o.MaxLifetime == 0 {
+		o.MaxLifetime = DefaultMaxLifetime
+	}
+	if o.MaxLifetime < time.Second {
+		return nil, fmt.Errorf("admissionverify: max lifetime %v is under a second", o.MaxLifetime)
 	}
 	switch {
 	case o.Leeway == 0:
@@ -231,7 +261,20 @@ func (v *Verifier) check(token, deviceID []byte) (*ticket.Admission, *Error) {
 	if err != nil {
 		return nil, classify(err)
 	}
+	if !v.accepts(a.Room) {
+		return nil, ErrRoom
+	}
 	return a, nil
+}
+
+// accepts reports whether Options.Rooms accepts room.
+func (v *Verifier) accepts(room string) bool {
+	for _, r := range v.o.Rooms {
+		if prefix, ok := strings.CutSuffix(r, "*"); ok && strings.HasPrefix(room, prefix) || r == room {
+			return true
+		}
+	}
+	return false
 }
 
 // refresh fetches the key set, unless another caller replaced seen in the
@@ -275,6 +318,8 @@ func classify(err error) *Error {
 		return ErrExpired
 	case errors.Is(err, ticket.ErrDevice):
 		return ErrDevice
+	case errors.Is(err, ticket.ErrLifetime):
+		return ErrLifetime
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return ErrAudience
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):

@@ -19,7 +19,7 @@ import (
 )
 
 func TestNew(t *testing.T) {
-	ok := admissionverify.Options{JWKSURL: "https://wait.example/.well-known/jwks.json", Issuer: "waitroom", Audience: "booking"}
+	ok := admissionverify.Options{JWKSURL: "https://wait.example/.well-known/jwks.json", Issuer: "waitroom", Audience: "booking", Rooms: []string{"vaccine"}}
 	if _, err := admissionverify.New(ok); err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +29,9 @@ func TestNew(t *testing.T) {
 		"FileURL":        func(o *admissionverify.Options) { o.JWKSURL = "file:///etc/jwks.json" },
 		"NoIssuer":       func(o *admissionverify.Options) { o.Issuer = "" },
 		"NoAudience":     func(o *admissionverify.Options) { o.Audience = "" },
+		"NoRooms":        func(o *admissionverify.Options) { o.Rooms = nil },
+		"EmptyRoom":      func(o *admissionverify.Options) { o.Rooms = []string{"vaccine", ""} },
+		"LifetimeShort":  func(o *admissionverify.Options) { o.MaxLifetime = time.Millisecond },
 		"LeewayFraction": func(o *admissionverify.Options) { o.Leeway = 1500 * time.Millisecond },
 		"LeewayTooLong":  func(o *admissionverify.Options) { o.Leeway = time.Hour },
 		"MaxAgeShort":    func(o *admissionverify.Options) { o.RefreshInterval, o.MaxAge = time.Minute, time.Second },
@@ -90,6 +93,9 @@ func TestVerifier_Middleware(t *testing.T) {
 		{"ErrMissingSub", request{token: sign(t, jwt.SigningMethodEdDSA, "a", without(claims(now), "sub"), keyA.Private), dev: device}, 401, "missing_claim"},
 		{"ErrMissingDev", request{token: sign(t, jwt.SigningMethodEdDSA, "a", without(claims(now), "dev"), keyA.Private), dev: device}, 401, "missing_claim"},
 		{"ErrMissingJti", request{token: sign(t, jwt.SigningMethodEdDSA, "a", without(claims(now), "jti"), keyA.Private), dev: device}, 401, "missing_claim"},
+		{"ErrOtherRoom", request{token: issueFor(t, gw, now, "concert"), dev: device}, 403, "wrong_room"},
+		{"ErrOtherWindow", request{token: issueFor(t, gw, now, "vaccine-w2"), dev: device}, 403, "wrong_room"},
+		{"ErrLifetime", request{token: other(ticket.AdmissionOptions{Issuer: gwOpts.Issuer, Audience: gwOpts.Audience, TTL: admissionverify.DefaultMaxLifetime + time.Second}), dev: device}, 401, "lifetime_too_long"},
 		{"ErrBadJti", request{token: sign(t, jwt.SigningMethodEdDSA, "a", func() jwt.MapClaims { c := claims(now); c["jti"] = "x"; return c }(), keyA.Private), dev: device}, 401, "invalid_claims"},
 	} {
 		for _, mw := range []struct {
@@ -381,5 +387,57 @@ func BenchmarkFastHTTPCached(b *testing.B) {
 	for b.Loop() {
 		ctx.ResetUserValues()
 		h(&ctx)
+	}
+}
+
+// Rooms names the rooms accepted exactly, or by a prefix ending in "*": a
+// token of any other room (another waiting room, another eligibility
+// window) is refused even though the gateway's keys signed it.
+func TestVerifier_Rooms(t *testing.T) {
+	clk := newClock()
+	gw := mustKeys(t, gwOpts, keyA)
+	srv := newJWKSServer(t, gw)
+	for _, tt := range []struct {
+		rooms []string
+		room  string
+		want  error
+	}{
+		{[]string{"vaccine"}, "vaccine", nil},
+		{[]string{"vaccine"}, "vaccine-w1", admissionverify.ErrRoom},
+		{[]string{"vaccine"}, "vaccin", admissionverify.ErrRoom},
+		{[]string{"vaccine", "vaccine-*"}, "vaccine-w1", nil},
+		{[]string{"vaccine-*"}, "vaccine", admissionverify.ErrRoom},
+		{[]string{"vaccine-*"}, "concert-w1", admissionverify.ErrRoom},
+		{[]string{"vaccine-w1", "vaccine-w2"}, "vaccine-w2", nil},
+		{[]string{"vaccine-w1", "vaccine-w2"}, "vaccine-w3", admissionverify.ErrRoom},
+		{[]string{"*"}, "concert", nil},
+	} {
+		v := newVerifier(t, srv.URL(), clk, func(o *admissionverify.Options) { o.Rooms = tt.rooms })
+		if _, err := v.Verify([]byte(issueFor(t, gw, clk.Now(), tt.room)), []byte(device)); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+			t.Errorf("rooms %q, token for %q: err = %v, want %v", tt.rooms, tt.room, err, tt.want)
+		}
+	}
+}
+
+// MaxLifetime is the gateway's session_duration: a token signed with a
+// longer lifetime is refused, one at it passes.
+func TestVerifier_MaxLifetime(t *testing.T) {
+	clk := newClock()
+	gw := mustKeys(t, gwOpts, keyA)
+	srv := newJWKSServer(t, gw)
+	v := newVerifier(t, srv.URL(), clk, func(o *admissionverify.Options) { o.MaxLifetime = 30 * time.Minute })
+	for _, tt := range []struct {
+		ttl  time.Duration
+		want error
+	}{
+		{30 * time.Minute, nil},
+		{30*time.Minute + time.Second, admissionverify.ErrLifetime},
+		{24 * time.Hour, admissionverify.ErrLifetime},
+	} {
+		o := gwOpts
+		o.TTL = tt.ttl
+		if _, err := v.Verify([]byte(issue(t, mustKeys(t, o, keyA), clk.Now(), device)), []byte(device)); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+			t.Errorf("lifetime %v: err = %v, want %v", tt.ttl, err, tt.want)
+		}
 	}
 }

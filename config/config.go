@@ -55,6 +55,12 @@ type Config struct {
 	// AdminTokenFile names a file holding the admin token; trailing
 	// whitespace is trimmed. Load reads it into AdminToken.
 	AdminTokenFile string `mapstructure:"admin_token_file"`
+	// AdminHosts are the host names the operator listener answers to in
+	// the Host header; others get 403 (DNS rebinding: a web page whose
+	// name an attacker points at the listener's address). IP addresses
+	// always pass. Default empty: "localhost" and admin_listen's host
+	// when it is a name (see AdminHostNames).
+	AdminHosts []string `mapstructure:"admin_hosts"`
 	// SessionDuration is the lifetime of an admission token, 1m..24h. Default 10m.
 	SessionDuration time.Duration `mapstructure:"session_duration"`
 	// TicketTTL is the lifetime of a queue ticket, 1m..72h. Default 24h.
@@ -367,6 +373,8 @@ func (c Config) Validate() error {
 	ps.identity(c)
 	ps.queue(c)
 	ps.health(c)
+	ps.adminHosts(c.AdminHosts)
+	ps.production(c)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		ps.add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)

@@ -27,11 +27,32 @@ import (
 
 const testToken = "0123456789abcdef-admin"
 
-// valid returns a configuration that passes Validate.
+// valid returns a configuration that passes Validate: the defaults
+// (environment production) with an admin token and ticket keys.
 func valid() Config {
 	c := Default()
 	c.AdminToken = testToken
+	c.Ticket.HMACKeys = []HMACKey{{"k1", b64(1, 32)}}
+	c.Ticket.SigningKeys = []EdKey{{ID: "k1", Seed: b64(3, 32)}}
 	return c
+}
+
+// devValid is what Load gives in this package's tests (see TestMain): the
+// defaults in environment development with an admin token, no keys.
+func devValid() Config {
+	c := Default()
+	c.AdminToken = testToken
+	c.Environment = EnvDevelopment
+	return c
+}
+
+// TestMain runs the package's tests with WAITROOM_ENVIRONMENT=development,
+// so that the configurations they load need no ticket keys, which no
+// environment variable can hold. Production's own checks are
+// TestValidate_Production's, and TestLoad_Production loads without it.
+func TestMain(m *testing.M) {
+	os.Setenv("WAITROOM_ENVIRONMENT", EnvDevelopment)
+	os.Exit(m.Run())
 }
 
 // b64 returns base64 of n bytes of value b.
@@ -68,8 +89,8 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 func TestDefault(t *testing.T) {
-	t.Run("OnlyAdminTokenMissing", func(t *testing.T) {
-		got, want := problemKeys(t, Default().Validate()), []string{"admin_token"}
+	t.Run("OnlyAdminTokenAndKeysMissing", func(t *testing.T) {
+		got, want := problemKeys(t, Default().Validate()), []string{"admin_token", "ticket.hmac_keys", "ticket.signing_keys"}
 		if !slices.Equal(got, want) {
 			t.Fatalf("Default().Validate() problems = %q, want %q", got, want)
 		}

@@ -93,7 +93,7 @@ proxy:
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			if diff := changedKeys(c, valid()); len(diff) > 0 {
+			if diff := changedKeys(c, devValid()); len(diff) > 0 {
 				t.Errorf("%s: keys differ from the defaults: %q", name, diff)
 			}
 		}
@@ -105,7 +105,7 @@ proxy:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := changedKeys(c, valid()); len(diff) > 0 {
+		if diff := changedKeys(c, devValid()); len(diff) > 0 {
 			t.Errorf("example.yaml differs from Default() in %q", diff)
 		}
 		// Each key must be spelt out, not left to the default.

@@ -29,7 +29,7 @@ func TestHandler_Verifier(t *testing.T) {
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(gw.JWKS()) }))
 	t.Cleanup(jwks.Close)
 	v, err := admissionverify.New(admissionverify.Options{
-		JWKSURL: jwks.URL + "/.well-known/jwks.json", Issuer: opts.Issuer, Audience: opts.Audience,
+		JWKSURL: jwks.URL + "/.well-known/jwks.json", Issuer: opts.Issuer, Audience: opts.Audience, Rooms: []string{"vaccine"},
 		Now: func() time.Time { return now },
 	})
 	if err != nil {

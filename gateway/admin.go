@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +29,12 @@ type Admin struct {
 	log       *slog.Logger
 	server    *fasthttp.Server
 	sessions  *console.Sessions
-	limiter   *console.Limiter
+	// Wrong admin tokens count against the known operator device they come
+	// from, else against their network (see guesser).
+	devices   *console.Devices
+	byDevice  *console.Limiter[[16]byte]
+	byNetwork *console.Limiter[netip.Prefix]
+	hosts     []string // lower case, see Options.AdminHosts
 }
 
 // NewAdmin returns the operator API of g's room. token must not be empty.
@@ -38,7 +45,17 @@ func NewAdmin(g *Gateway, token string, log *slog.Logger) *Admin {
 	a := &Admin{g: g, tokenHash: sha256.Sum256([]byte(token)), log: log,
 		// Real time, even when the gateway's clock is simulated: a session
 		// and a lock-out last what they say.
-		sessions: console.NewSessions(SessionTTL, nil), limiter: console.NewLimiter(maxSignInFailures, signInWindow, nil)}
+		sessions: console.NewSessions(SessionTTL, nil), devices: console.NewDevices(),
+		byDevice:  console.NewLimiter[[16]byte](maxSignInFailures, signInWindow, nil),
+		byNetwork: console.NewLimiter[netip.Prefix](maxSignInFailures, signInWindow, nil),
+		hosts:     []string{"localhost"},
+	}
+	if len(g.o.AdminHosts) > 0 {
+		a.hosts = nil
+		for _, h := range g.o.AdminHosts {
+			a.hosts = append(a.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+		}
+	}
 	a.server = &fasthttp.Server{
 		Handler:               withRequestID(a.Handle),
 		Name:                  "waitroom-admin",
@@ -93,11 +110,41 @@ func view(room string, s *admission.Snapshot) StateView {
 	}
 }
 
-// Handle authenticates and routes one operator call.
+// Handle authenticates and routes one operator call, from a host name the
+// listener answers to.
 func (a *Admin) Handle(ctx *fasthttp.RequestCtx) {
-	if err := a.route(ctx); err != nil {
+	var err error = errAdminHost
+	if a.hostAllowed(ctx.Host()) {
+		err = a.route(ctx)
+	}
+	if err != nil {
 		serveError(ctx, a.log, err)
 	}
+}
+
+var errAdminHost = &Error{Status: fasthttp.StatusForbidden, Code: "host_not_allowed",
+	Message: "the operator listener does not answer to this host name: use its address, localhost, or a name listed in admin_hosts"}
+
+// hostAllowed reports whether the Host header names this listener: an IP
+// address (no name, so no DNS rebinding), a name of a.hosts, or nothing
+// (HTTP/1.0, never a browser). A web page whose own name an attacker
+// points at the listener's address sends that name and is refused, so the
+// page cannot use the browser as a way in, whatever it does with Origin.
+func (a *Admin) hostAllowed(host []byte) bool {
+	if len(host) == 0 {
+		return true
+	}
+	name := string(host)
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		name = h
+	} else if strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]") {
+		name = name[1 : len(name)-1]
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return true
+	}
+	name = strings.TrimSuffix(name, ".")
+	return slices.ContainsFunc(a.hosts, func(h string) bool { return strings.EqualFold(h, name) })
 }
 
 func (a *Admin) route(ctx *fasthttp.RequestCtx) error {

@@ -35,10 +35,16 @@ const (
 	cookieConsole = "wr_console"
 	pathConsole   = "/admin/api/"
 	headerCSRF    = "X-CSRF-Token"
+	// cookieOperator marks a browser an operator signed in from
+	// (console.Devices), for as long as browsers keep a cookie.
+	cookieOperator = "wr_operator"
+	operatorTTL    = 400 * 24 * time.Hour
 	// SessionTTL is how long a console sign-in lasts.
 	SessionTTL = 12 * time.Hour
-	// Failed attempts with the admin token allowed per client network
-	// (console sign-ins and bearer calls alike) within signInWindow.
+	// Failed attempts with the admin token (console sign-ins and bearer
+	// calls alike) allowed at once per client network, or per known
+	// operator device; the allowance refills at this many per
+	// signInWindow (one every 90 s).
 	maxSignInFailures = 10
 	signInWindow      = 15 * time.Minute
 )
@@ -116,7 +122,8 @@ func (a *Admin) signIn(ctx *fasthttp.RequestCtx) error {
 		return errCSRF
 	}
 	ip := a.operatorIP(ctx)
-	if err := a.allow(ip); err != nil {
+	who := a.guesser(ctx, ip)
+	if err := a.allow(who); err != nil {
 		return err
 	}
 	form := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/x-www-form-urlencoded"))
@@ -133,8 +140,11 @@ func (a *Admin) signIn(ctx *fasthttp.RequestCtx) error {
 		token = []byte(in.Token)
 	}
 	if !a.tokenOK(token) {
-		a.limiter.Fail(ip) // the refusal itself is logged with every refused request
+		a.fail(who) // the refusal itself is logged with every refused request
 		return errAdminAuth
+	}
+	if !who.known {
+		a.g.setCookieSameSite(ctx, cookieOperator, a.devices.New(), pathConsole, operatorTTL, fasthttp.CookieSameSiteStrictMode)
 	}
 	id, sess := a.sessions.Create()
 	a.setSessionCookie(ctx, id, a.sessions.TTL())
@@ -154,16 +164,18 @@ func (a *Admin) setSessionCookie(ctx *fasthttp.RequestCtx, id string, maxAge tim
 // cookie. A bearer header is judged on its own, never with a cookie beside
 // it. A change (any method but GET and HEAD) made with the cookie must also
 // carry the session's CSRF token and come from the console's own origin.
-// Networks that got the token wrong too often are refused for a while.
+// Networks and devices that got the token wrong too often are refused for
+// a while (see guesser).
 func (a *Admin) authenticate(ctx *fasthttp.RequestCtx) (actor, error) {
 	ip := a.operatorIP(ctx)
 	who := actor{from: ip.String()}
 	if auth := ctx.Request.Header.Peek("Authorization"); len(auth) > 0 {
-		if err := a.allow(ip); err != nil {
+		g := a.guesser(ctx, ip)
+		if err := a.allow(g); err != nil {
 			return who, err
 		}
 		if !bytes.HasPrefix(auth, bearerPrefix) || !a.tokenOK(auth[len(bearerPrefix):]) {
-			a.limiter.Fail(ip)
+			a.fail(g)
 			return who, a.challenge(ctx)
 		}
 		who.via = viaBearer
@@ -190,14 +202,44 @@ func (a *Admin) challenge(ctx *fasthttp.RequestCtx) error {
 	return errAdminAuth
 }
 
-// allow refuses a network that failed too often, saying when to retry.
-func (a *Admin) allow(ip netip.Addr) error {
-	ok, wait := a.limiter.Allow(ip)
+// guesser is what a request's wrong admin tokens count against: the known
+// operator device it comes from (its wr_operator cookie, which a sign-in
+// with the right token sets), else its network. Guesses from a network
+// then lock out that network's unknown devices, never an operator's
+// browser that signed in before; and a known device that guesses spends
+// only its own allowance.
+type guesser struct {
+	device  [16]byte
+	known   bool
+	network netip.Prefix
+}
+
+func (a *Admin) guesser(ctx *fasthttp.RequestCtx, ip netip.Addr) guesser {
+	id, ok := a.devices.Check(ctx.Request.Header.Cookie(cookieOperator))
+	return guesser{device: id, known: ok, network: console.Network(ip)}
+}
+
+// allow refuses a guesser that failed too often, saying when to retry.
+func (a *Admin) allow(g guesser) error {
+	ok, wait := a.byNetwork.Allow(g.network)
+	if g.known {
+		ok, wait = a.byDevice.Allow(g.device)
+	}
 	if ok {
 		return nil
 	}
 	return &Error{Status: fasthttp.StatusTooManyRequests, Code: "too_many_attempts",
-		Message: "too many wrong admin tokens from this address: wait and try again", RetryAfter: int(math.Ceil(wait.Seconds()))}
+		Message:    "too many wrong admin tokens from this address: wait and try again (a browser that signed in here before is not held back)",
+		RetryAfter: int(math.Ceil(wait.Seconds()))}
+}
+
+// fail counts a wrong token against g.
+func (a *Admin) fail(g guesser) {
+	if g.known {
+		a.byDevice.Fail(g.device)
+		return
+	}
+	a.byNetwork.Fail(g.network)
 }
 
 // tokenOK compares hashes of the presented and configured tokens in

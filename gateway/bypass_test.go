@@ -1,14 +1,21 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/waitroom/waitroom/admission"
+	"github.com/waitroom/waitroom/gateway"
+	"github.com/waitroom/waitroom/ticket"
 )
 
 // The bypass suite: every shortcut around the line that the 2021 system saw
@@ -110,4 +117,108 @@ func (p *person) mustGet(path string) []byte {
 		p.t.Fatalf("GET %s: %d", path, resp.StatusCode)
 	}
 	return body
+}
+
+// admissionToken signs an admission token with the harness's own keys, as
+// a gateway serving room with a session of ttl would, bound to device (a
+// wr_device cookie value).
+func (h *harness) admissionToken(room string, ttl time.Duration, device string) string {
+	h.t.Helper()
+	k, err := ticket.NewAdmissionKeys(h.edKeys, ticket.AdmissionOptions{Issuer: "waitroom", Audience: "booking", TTL: ttl})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sub, dev := ticket.NewSubject(), ticket.DeviceHash([]byte(device))
+	tok, _, err := k.Issue(ticket.Admission{
+		Subject: base64.RawURLEncoding.EncodeToString(sub[:]), Device: base64.RawURLEncoding.EncodeToString(dev[:]),
+		Room: room, Position: 1,
+	}, h.clock())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+// sendAdmission sends GET /book with an admission token and its device
+// cookie from a fresh browser, and reports the status and whether the
+// backend was reached.
+func (h *harness) sendAdmission(token, device string) (int, bool) {
+	h.t.Helper()
+	n := len(h.backend.requests())
+	resp, _ := h.person().do("GET", "/book", "", map[string]string{"Cookie": "wr_admission=" + token + "; wr_device=" + device})
+	return resp.StatusCode, len(h.backend.requests()) > n
+}
+
+// An admission token is valid only in its own room, and only with the
+// lifetime this gateway gives (session_duration, 10 minutes here): a token
+// signed with the same keys by a gateway of another room (the anonymous
+// room of the same site, say) or by one configured with longer sessions
+// lets nobody in.
+func TestBypass_ForeignAdmission(t *testing.T) {
+	h := mustHarness(t, harnessOptions{})
+	dev := ticket.NewDeviceID()
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"OwnRoom", h.admissionToken("r", 10*time.Minute, dev), 200},
+		{"OtherRoom", h.admissionToken("anon", 10*time.Minute, dev), 403},
+		{"LongerLifetime", h.admissionToken("r", 11*time.Minute, dev), 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, reached := h.sendAdmission(tc.token, dev); code != tc.want || reached != (tc.want == 200) {
+				t.Fatalf("got %d (backend reached: %v), want %d", code, reached, tc.want)
+			}
+		})
+	}
+}
+
+// Each eligibility window is a room of its own. When the gateway moves to
+// the next window, the tokens of the one just closed stay valid until they
+// expire, so that people admitted before the switch (here, or at a gateway
+// of the fleet that switched a moment later) finish their booking; a token
+// of any other window, earlier or later, is refused.
+func TestBypass_OtherWindow(t *testing.T) {
+	h := mustHarness(t, harnessOptions{})
+	dev := ticket.NewDeviceID()
+	tokens := map[string]string{}
+	for _, w := range []string{"r", "r-w2", "r-w3"} {
+		tokens[w] = h.admissionToken(w, 10*time.Minute, dev)
+	}
+	for _, step := range []struct {
+		serve string   // the room the gateway moves to ("" stays)
+		valid []string // the rooms whose tokens pass
+	}{
+		{"", []string{"r"}},
+		{"r-w2", []string{"r", "r-w2"}},
+		{"r-w3", []string{"r-w2", "r-w3"}},
+	} {
+		if step.serve != "" {
+			h.gw.SetRoom(h.room(step.serve))
+		}
+		for w, tok := range tokens {
+			want := 403
+			if slices.Contains(step.valid, w) {
+				want = 200
+			}
+			if code, reached := h.sendAdmission(tok, dev); code != want || reached != (want == 200) {
+				t.Errorf("serving %s: token of %s: got %d (backend reached: %v), want %d", h.gw.Room().Name, w, code, reached, want)
+			}
+		}
+	}
+}
+
+// room opens another room in the harness's store, with its keys.
+func (h *harness) room(name string) *gateway.Room {
+	h.t.Helper()
+	st, err := h.store.Init(context.Background(), name, admission.Settings{RatePerHour: 3600})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	q, err := ticket.NewQueueCodec(h.hmacKeys, ticket.QueueOptions{Issuer: "waitroom", Room: name, Epoch: st.Epoch, TTL: time.Hour})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &gateway.Room{Name: name, Controller: admission.NewController(h.store, name, st, admission.ControllerOptions{}), Queue: q, Window: name}
 }

@@ -20,6 +20,7 @@ func TestStatusWaitingAllocs_Message(t *testing.T) {
 	in, _ := json.Marshal(map[string]string{"message": text})
 	set := newCtx("PUT", "/admin/api/message", map[string]string{"Authorization": "Bearer " + adminToken})
 	set.Request.SetBody(in)
+	set.Request.Header.SetHost("localhost") // a name the operator listener answers to
 	gateway.NewAdmin(r.g, adminToken, nil).Handle(set)
 	if set.Response.StatusCode() != fasthttp.StatusOK {
 		t.Fatalf("setting the message: %d %s", set.Response.StatusCode(), set.Response.Body())

@@ -242,41 +242,104 @@ func TestConsole_SecureCookie(t *testing.T) {
 	}
 }
 
-// Wrong tokens, at sign-in or as bearer, lock the address out for a while,
-// even from the right token; other addresses are not affected.
+// Wrong tokens, at sign-in or as bearer, lock out guesses, not the
+// operator: after ten from one address, browsers and clients at that
+// address that never signed in are refused even with the right token
+// (Retry-After: the next attempt in 90 s), but a browser that signed in
+// there before signs in, and calls with the token, as usual. Guesses from
+// such a browser spend its own allowance only; other addresses are not
+// affected.
 func TestConsole_SignInRateLimit(t *testing.T) {
 	h := mustHarness(t, harnessOptions{opts: func(o *gateway.Options) {
 		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	}})
-	o := newOperator(t, h.adminURL)
 	from := map[string]string{"X-Forwarded-For": "198.51.100.7"}
+	bearer := func(token string) map[string]string {
+		return map[string]string{"X-Forwarded-For": "198.51.100.7", "Authorization": "Bearer " + token}
+	}
+	operatorBrowser := newOperator(t, h.adminURL)
+	if resp, _ := operatorBrowser.do("POST", "/admin/api/signin", `{"token":"`+adminToken+`"}`, from); resp.StatusCode != 200 || cookieNamed(resp, "wr_operator") == nil {
+		t.Fatalf("first sign-in: %d, cookies %q", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	guesser := newOperator(t, h.adminURL)
 	for i := range 10 {
 		if i%2 == 0 {
-			resp, _ := o.do("POST", "/admin/api/signin", `{"token":"guess`+strconv.Itoa(i)+`"}`, from)
+			resp, _ := guesser.do("POST", "/admin/api/signin", `{"token":"guess`+strconv.Itoa(i)+`"}`, from)
 			if resp.StatusCode != 401 {
 				t.Fatalf("guess %d: %d", i, resp.StatusCode)
 			}
 			continue
 		}
-		resp, _ := o.do("GET", "/admin/api/state", "", map[string]string{"X-Forwarded-For": "198.51.100.7", "Authorization": "Bearer guess"})
-		if resp.StatusCode != 401 {
+		if resp, _ := guesser.do("GET", "/admin/api/state", "", bearer("guess")); resp.StatusCode != 401 {
 			t.Fatalf("bearer guess %d: %d", i, resp.StatusCode)
 		}
 	}
-	resp, body := o.do("POST", "/admin/api/signin", `{"token":"`+adminToken+`"}`, from)
+	resp, body := newOperator(t, h.adminURL).do("POST", "/admin/api/signin", `{"token":"`+adminToken+`"}`, from)
 	if resp.StatusCode != 429 || !strings.Contains(body, "too_many_attempts") {
-		t.Fatalf("the right token after 10 wrong ones: %d %s", resp.StatusCode, body)
+		t.Fatalf("a new browser with the right token after 10 wrong ones: %d %s", resp.StatusCode, body)
 	}
-	if after, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || after <= 0 || after > 15*60 {
-		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	if after, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || after <= 0 || after > 90 {
+		t.Fatalf("Retry-After %q, want the next attempt within 90 s", resp.Header.Get("Retry-After"))
 	}
-	resp, _ = o.do("GET", "/admin/api/state", "", map[string]string{"X-Forwarded-For": "198.51.100.7", "Authorization": "Bearer " + adminToken})
-	if resp.StatusCode != 429 {
+	if resp, _ := guesser.do("GET", "/admin/api/state", "", bearer(adminToken)); resp.StatusCode != 429 {
 		t.Fatalf("bearer from the locked-out address: %d", resp.StatusCode)
 	}
-	resp, _ = o.do("POST", "/admin/api/signin", `{"token":"`+adminToken+`"}`, map[string]string{"X-Forwarded-For": "203.0.113.9"})
-	if resp.StatusCode != 200 {
+	t.Run("OperatorBrowserNotLockedOut", func(t *testing.T) {
+		if resp, body := operatorBrowser.do("POST", "/admin/api/signin", `{"token":"`+adminToken+`"}`, from); resp.StatusCode != 200 {
+			t.Fatalf("sign-in from the operator's browser: %d %s", resp.StatusCode, body)
+		}
+		if resp, _ := operatorBrowser.do("GET", "/admin/api/state", "", bearer(adminToken)); resp.StatusCode != 200 {
+			t.Fatalf("bearer from the operator's browser: %d", resp.StatusCode)
+		}
+	})
+	t.Run("OperatorBrowserGuessesAlone", func(t *testing.T) {
+		known := newOperator(t, h.adminURL)
+		known.client.Jar = operatorBrowser.client.Jar
+		for range 10 {
+			if resp, _ := known.do("GET", "/admin/api/state", "", bearer("guess")); resp.StatusCode != 401 {
+				t.Fatalf("guess from a known browser: %d", resp.StatusCode)
+			}
+		}
+		if resp, _ := known.do("POST", "/admin/api/signin", `{"token":"`+adminToken+`"}`, from); resp.StatusCode != 429 {
+			t.Fatalf("the known browser after 10 wrong tokens of its own: %d", resp.StatusCode)
+		}
+	})
+	if resp, _ := newOperator(t, h.adminURL).do("POST", "/admin/api/signin", `{"token":"`+adminToken+`"}`, map[string]string{"X-Forwarded-For": "203.0.113.9"}); resp.StatusCode != 200 {
 		t.Fatalf("sign-in from another address: %d", resp.StatusCode)
+	}
+}
+
+// The operator listener answers only to its addresses and the names it
+// is given: a page whose own name an attacker points at it (DNS
+// rebinding) is refused before anything else happens.
+func TestAdmin_HostCheck(t *testing.T) {
+	h := mustHarness(t, harnessOptions{opts: func(o *gateway.Options) { o.AdminHosts = []string{"ops.example", "localhost"} }})
+	port := h.adminURL[strings.LastIndex(h.adminURL, ":"):]
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1" + port, 200},
+		{"[::1]" + port, 200},
+		{"localhost" + port, 200},
+		{"LOCALHOST.", 200},
+		{"ops.example", 200},
+		{"evil.example" + port, 403},
+		{"localhost.evil.example", 403},
+		{"ops.example.evil.example" + port, 403},
+	} {
+		req, _ := http.NewRequest("GET", h.adminURL+"/admin/api/state", nil)
+		req.Host = tc.host
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || tc.want == 403 && !strings.Contains(string(b), "host_not_allowed") {
+			t.Errorf("Host %s: %d %s, want %d", tc.host, resp.StatusCode, b, tc.want)
+		}
 	}
 }
 

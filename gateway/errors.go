@@ -101,11 +101,16 @@ func errorFor(err error) *Error {
 }
 
 var (
-	ctJSON = []byte("application/json; charset=utf-8")
-	ctHTML = []byte("text/html; charset=utf-8")
+	ctJSON     = []byte("application/json; charset=utf-8")
+	ctHTML     = []byte("text/html; charset=utf-8")
+	hdrNosniff = []byte("X-Content-Type-Options")
+	valNosniff = []byte("nosniff")
 )
 
-// serveError writes err as JSON, or as a small HTML page to browsers.
+// serveError writes err as JSON, or as a small HTML page to browsers. The
+// page carries the waiting page's security headers (setPageHeaders): a
+// refusal must not be the one page another site can frame or that leaks
+// the URL it answered; JSON is marked nosniff and not stored either.
 func serveError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	e := errorFor(err)
 	logAnswer(ctx, log, e, err)
@@ -114,8 +119,8 @@ func serveError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	if e.RetryAfter > 0 {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	ctx.Response.Header.Set("Cache-Control", "no-store")
 	if wantsHTML(ctx) {
+		setPageHeaders(ctx)
 		ctx.Response.Header.SetContentTypeBytes(ctHTML)
 		ctx.WriteString(`<!doctype html><html lang="ko"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>`)
 		ctx.WriteString(strconv.Itoa(e.Status))
@@ -124,6 +129,8 @@ func serveError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
 		ctx.WriteString(`</h1><p><a href="/waitroom/">대기실로 돌아가기 / Back to the waiting room</a></p></body></html>`)
 		return
 	}
+	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
+	ctx.Response.Header.SetBytesKV(hdrNosniff, valNosniff)
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	body, _ := json.Marshal(struct {
 		Error *Error `json:"error"`

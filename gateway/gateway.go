@@ -66,6 +66,10 @@ type Options struct {
 	// MetricsUnauthenticated serves the operator listener's /metrics
 	// without the admin token.
 	MetricsUnauthenticated bool
+	// AdminHosts are the host names the operator listener answers to (in
+	// the Host header, compared ignoring case); IP addresses always pass.
+	// Default "localhost".
+	AdminHosts []string
 
 	// Site names the deployment in the store's operator records (audit
 	// log, board, gateway heartbeats), which outlive each window's room;
@@ -106,14 +110,25 @@ type Gateway struct {
 	// skip people who left or HeartbeatGrace is negative.
 	presence *presence
 	console  consoleState // see console.go
+
+	// prevRoom names the room served before the last SetRoom, whose
+	// admission tokens stay valid (see SetRoom); nil before any.
+	prevRoom atomic.Pointer[string]
 }
 
 // Room returns the room served now.
 func (g *Gateway) Room() *Room { return g.room.Load() }
 
 // SetRoom makes r the room served from now on. Tickets of the previous room
-// stop being valid: their window is over.
-func (g *Gateway) SetRoom(r *Room) { g.room.Store(r) }
+// stop being valid: their window is over. Its admission tokens stay valid
+// until they expire (at most the session duration): people admitted before
+// the switch, here or at a gateway of the fleet that switches a moment
+// later, finish their business. Tokens of every other room are refused.
+func (g *Gateway) SetRoom(r *Room) {
+	if old := g.room.Swap(r); old != nil && old.Name != r.Name {
+		g.prevRoom.Store(&old.Name)
+	}
+}
 
 // New checks o and builds a gateway.
 func New(o Options) (*Gateway, error) {
@@ -313,9 +328,14 @@ func (g *Gateway) asset(ctx *fasthttp.RequestCtx, name []byte) error {
 	return nil
 }
 
+// setPageHeaders sets the security headers of every HTML page the public
+// listener renders (the waiting page, notices, error pages): only our own
+// scripts and styles, never in a frame (X-Frame-Options for browsers that
+// predate frame-ancestors), no type sniffing, no referrer, not stored.
 func setPageHeaders(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/waitroom/waitroom/gateway"
+	"github.com/waitroom/waitroom/ticket"
 )
 
 func TestGateway_Join(t *testing.T) {
@@ -106,6 +107,16 @@ func TestGateway_StatusRefusesBadTickets(t *testing.T) {
 	forged := strings.Replace(string(payload), `"pos":1`, `"pos":0`, 1)
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(forged)) + "."
 	otherKey, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"pos": 0, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(strings.Repeat("k", 32)))
+	// Signed with this gateway's own keys, issuer and queue epoch, for
+	// another room: only the room claim is wrong.
+	otherRoom, err := ticket.NewQueueCodec(h.hmacKeys, ticket.QueueOptions{Issuer: "waitroom", Room: "anon", Epoch: h.ctl.Snapshot().Epoch, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := otherRoom.Issue(ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash([]byte(dev)), Position: 1}, "", h.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name, ticket, device, code string
@@ -114,6 +125,7 @@ func TestGateway_StatusRefusesBadTickets(t *testing.T) {
 		{"AlgNone", none, dev, "ticket_algorithm"},
 		{"OtherKey", otherKey, dev, "ticket_key"},
 		{"OtherDevice", good, "AAAAAAAAAAAAAAAAAAAAAA", "ticket_other_device"},
+		{"OtherRoom", foreign, dev, "ticket_claims"},
 		{"Oversized", good + strings.Repeat("A", 4096), dev, "ticket_too_large"},
 		{"Garbage", "not-a-ticket", dev, "ticket_malformed"},
 		{"Missing", "", dev, "no_ticket"},
@@ -324,6 +336,44 @@ func TestGateway_Reserved(t *testing.T) {
 	resp, _ := p.do("GET", "/waitroom/", "", map[string]string{"Accept-Language": "en-US,en;q=0.9"})
 	if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
 		t.Errorf("waiting page CSP = %q", resp.Header.Get("Content-Security-Policy"))
+	}
+}
+
+// Every HTML page the gateway renders, the waiting page, its error pages
+// and its notices, carries the same security headers; JSON errors are
+// nosniff and not stored.
+func TestGateway_PageSecurityHeaders(t *testing.T) {
+	page := map[string]string{
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+		"X-Frame-Options":         "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+	}
+	html := map[string]string{"Accept": "text/html"}
+	down := mustHarness(t, harnessOptions{backendAddr: "127.0.0.1:1"})
+	id := mustIdentityHarness(t, opening.Add(time.Minute), 3_600_000)
+	for _, tc := range []struct {
+		name string
+		do   func() *http.Response
+		code int
+		want map[string]string
+	}{
+		{"WaitingPage", func() *http.Response { r, _ := down.person().do("GET", "/waitroom/", "", html); return r }, 200, page},
+		{"NotFoundPage", func() *http.Response { r, _ := down.person().do("GET", "/waitroom/api/nope", "", html); return r }, 404, page},
+		{"BackendDownPage", func() *http.Response { r, _ := down.person().do("GET", "/static/x", "", html); return r }, 502, page},
+		{"NoticePage", func() *http.Response { r, _ := id.person().verify("kakao", "1988-07-28", "Kim"); return r }, 403, page},
+		{"JSONError", func() *http.Response { r, _ := down.person().do("GET", "/waitroom/api/status", "", nil); return r }, 401,
+			map[string]string{"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := tc.do()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.code)
+			}
+			for k, v := range tc.want {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
 	}
 }
 

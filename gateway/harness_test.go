@@ -27,13 +27,17 @@ import (
 // harness is a gateway on a real listener in front of a recording backend,
 // with the store's and the gateway's clock under the test's control.
 type harness struct {
-	t        *testing.T
-	mu       sync.Mutex
-	now      time.Time
-	store    *inmem.Store
-	ctl      *admission.Controller
-	queue    *ticket.QueueCodec
-	adm      *ticket.AdmissionKeys
+	t     *testing.T
+	mu    sync.Mutex
+	now   time.Time
+	store *inmem.Store
+	ctl   *admission.Controller
+	queue *ticket.QueueCodec
+	adm   *ticket.AdmissionKeys
+	// The keys of queue and adm, for tests that sign what another room or
+	// another gateway's settings would.
+	hmacKeys []ticket.HMACKey
+	edKeys   []ticket.EdKey
 	admin    *gateway.Admin
 	gw       *gateway.Gateway
 	url      string // public base URL
@@ -84,6 +88,7 @@ func mustHarness(t *testing.T, ho harnessOptions) *harness {
 	}
 	h.ctl = admission.NewController(h.store, "r", st, admission.ControllerOptions{})
 	hk, ek := ticket.GenerateDevKeys()
+	h.hmacKeys, h.edKeys = hk, ek
 	if h.queue, err = ticket.NewQueueCodec(hk, ticket.QueueOptions{Issuer: "waitroom", Room: "r", Epoch: st.Epoch, TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}

@@ -140,6 +140,7 @@ listen: $2
 admin_listen: $3
 backend: http://$BACKEND
 room: bench
+environment: development # throwaway ticket keys
 rate_per_hour: $4
 paused: $5
 session_duration: 30m

@@ -43,7 +43,10 @@ type AdmissionOptions struct {
 	Issuer string
 	// Audience is the "aud" claim, naming the booking backend. Required.
 	Audience string
-	// TTL is how long a token stays valid after Issue, in whole seconds.
+	// TTL is how long a token stays valid after Issue, in whole seconds,
+	// and the longest lifetime (exp - iat) Verify, Check and CheckClaims
+	// accept: a token signed with a longer one, by a gateway configured
+	// otherwise or anyone else holding a key, is refused (ErrLifetime).
 	// Default DefaultAdmissionTTL.
 	TTL time.Duration
 	// Leeway is the clock difference tolerated around iat, nbf and exp when
@@ -94,6 +97,7 @@ type AdmissionKeys struct {
 	issuer   string
 	audience string
 	ttl      time.Duration
+	maxLife  int64 // seconds: ttl rounded up, the longest exp - iat accepted
 	leeway   int64 // seconds
 	jwks     []byte
 	cache    verifiedCache
@@ -139,7 +143,8 @@ func NewAdmissionKeys(keys []EdKey, o AdmissionOptions) (*AdmissionKeys, error) 
 
 // NewAdmissionVerifier returns keys that only verify, with public keys such
 // as a JWKS publishes: what a backend holds. Issue fails with ErrNoSigner;
-// o.TTL is checked but not used. It fails like NewAdmissionKeys.
+// o.TTL only caps the lifetime of the tokens accepted. It fails like
+// NewAdmissionKeys.
 func NewAdmissionVerifier(keys []EdPublicKey, o AdmissionOptions) (*AdmissionKeys, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("ticket: no admission key")
@@ -162,6 +167,7 @@ func NewAdmissionVerifier(keys []EdPublicKey, o AdmissionOptions) (*AdmissionKey
 		issuer:   o.Issuer,
 		audience: o.Audience,
 		ttl:      o.TTL,
+		maxLife:  int64((o.TTL + time.Second - 1) / time.Second),
 		leeway:   int64(o.Leeway / time.Second),
 	}
 	set := struct {
@@ -239,9 +245,12 @@ func (k *AdmissionKeys) Issue(a Admission, now time.Time) (token string, claims 
 // Verify fully parses and verifies token: size, algorithm EdDSA, a known
 // "kid", signature, issuer, audience, exp > now (required), iat <= now,
 // nbf <= now if present (the times with the Leeway), sub, dev and room
-// present, jti a session id (16 bytes in base64url), and the device binding.
+// present, exp - iat at most the TTL, jti a session id (16 bytes in
+// base64url), and the device binding. It does not check the room: Check
+// does, and a backend that verifies claims checks Admission.Room itself.
 // Errors: ErrTooLarge, ErrMalformed, ErrAlgorithm, ErrKey, ErrSignature,
-// ErrExpired, ErrClaims, ErrDevice, wrapping golang-jwt's error where there
+// ErrExpired, ErrClaims (ErrLifetime among them), ErrDevice, wrapping
+// golang-jwt's error where there
 // is one (a missing claim wraps jwt.ErrTokenRequiredClaimMissing, a wrong
 // audience jwt.ErrTokenInvalidAudience, and so on). Verify does not use or
 // fill the cache.
@@ -266,15 +275,17 @@ func (c *admissionClaims) admission() Admission {
 	}
 }
 
-// Check is Verify without the claims, for every proxied request; it returns
-// the token's session id (its decoded jti), which callers check against
-// ended sessions. A token it has verified before is looked up by its
-// SHA-256 instead of parsed again: a hit only re-checks expiry, issue time
-// and device, and does not allocate. Check accepts exactly the tokens Verify
-// accepts at now; it reports the same errors, though on a hit not
-// necessarily the same one of several.
-func (k *AdmissionKeys) Check(token, deviceID []byte, now time.Time) (session [16]byte, err error) {
-	e, err := k.check(token, deviceID, now, false)
+// Check is Verify without the claims, for every proxied request: it also
+// requires the token's room to be room (else ErrRoom), and returns the
+// token's session id (its decoded jti), which callers check against ended
+// sessions. A token it has verified before is looked up by its SHA-256
+// instead of parsed again: a hit only re-checks room, expiry, issue time and
+// device, and does not allocate. Check accepts exactly the tokens for room
+// that Verify accepts at now; it reports the same errors, though on a hit
+// not necessarily the same one of several. A token for another room is not
+// cached: each check of one costs a full verification, as a forged one does.
+func (k *AdmissionKeys) Check(token, deviceID []byte, room string, now time.Time) (session [16]byte, err error) {
+	e, err := k.check(token, deviceID, room, now, false)
 	return e.jti, err
 }
 
@@ -282,31 +293,42 @@ func (k *AdmissionKeys) Check(token, deviceID []byte, now time.Time) (session [1
 // hands them to its handlers. Every hit on one token returns the same
 // *Admission: read it, never modify it. A hit does not allocate either.
 func (k *AdmissionKeys) CheckClaims(token, deviceID []byte, now time.Time) (*Admission, error) {
-	e, err := k.check(token, deviceID, now, true)
+	e, err := k.check(token, deviceID, "", now, true)
 	if err != nil {
 		return nil, err
 	}
 	return e.claims, nil
 }
 
-// check serves Check and CheckClaims. The gateway's Check does not keep
-// claims in the cache, which holds hundreds of thousands of entries; a hit
-// without them when they are wanted counts as a miss.
-func (k *AdmissionKeys) check(token, deviceID []byte, now time.Time, wantClaims bool) (cacheEntry, error) {
+// check serves Check (room set) and CheckClaims (room "": any room). The
+// gateway's Check does not keep claims in the cache, which holds hundreds
+// of thousands of entries; a hit without them when they are wanted counts
+// as a miss.
+func (k *AdmissionKeys) check(token, deviceID []byte, room string, now time.Time, wantClaims bool) (cacheEntry, error) {
 	if len(token) > MaxTokenSize {
 		return cacheEntry{}, ErrTooLarge
 	}
 	sum := sha256.Sum256(token)
 	sh := k.cache.shard(&sum)
 	if e, ok := sh.get(&sum); ok && (!wantClaims || e.claims != nil) {
+		if room != "" && e.room != room {
+			return cacheEntry{}, ErrRoom
+		}
 		return e, e.check(DeviceHash(deviceID), now.Unix())
 	}
 	c, err := k.parse(token, deviceID, now)
 	if err != nil {
 		return cacheEntry{}, err
 	}
+	if room == "" {
+		room = c.Room
+	} else if c.Room != room {
+		return cacheEntry{}, ErrRoom
+	}
 	jti, _ := sessionID(c.ID) // parse checked it
-	e := cacheEntry{from: c.IssuedAt.Unix() - k.leeway, exp: c.ExpiresAt.Unix() + k.leeway, dev: DeviceHash(deviceID), jti: jti}
+	// room is the caller's string when it passed one: the gateway's
+	// entries then share its room name instead of each keeping a copy.
+	e := cacheEntry{from: c.IssuedAt.Unix() - k.leeway, exp: c.ExpiresAt.Unix() + k.leeway, dev: DeviceHash(deviceID), jti: jti, room: room}
 	if c.NotBefore != nil {
 		e.from = max(e.from, c.NotBefore.Unix()-k.leeway)
 	}
@@ -353,6 +375,9 @@ func (k *AdmissionKeys) parse(token, deviceID []byte, now time.Time) (*admission
 	}
 	if c.ID == "" {
 		return nil, fmt.Errorf("%w: %w: jti is required", ErrClaims, jwt.ErrTokenRequiredClaimMissing)
+	}
+	if c.ExpiresAt.Unix()-c.IssuedAt.Unix() > k.maxLife {
+		return nil, ErrLifetime
 	}
 	if _, ok := sessionID(c.ID); !ok {
 		return nil, fmt.Errorf("%w: jti must be a session id (16 bytes in base64url)", ErrClaims)

@@ -21,12 +21,15 @@ var (
 	admissionOpts = ticket.AdmissionOptions{Issuer: "https://wait.example", Audience: "https://booking.example"}
 )
 
+// testRoom is the room of testAdmission.
+const testRoom = "vaccine"
+
 func testAdmission() ticket.Admission {
 	dev := ticket.DeviceHash(device)
 	return ticket.Admission{
 		Subject:  enc.EncodeToString(testQueue.Subject[:]),
 		Device:   enc.EncodeToString(dev[:]),
-		Room:     "vaccine",
+		Room:     testRoom,
 		Position: testQueue.Position,
 		Method:   "pass",
 	}
@@ -240,6 +243,9 @@ func TestAdmissionKeys_Verify(t *testing.T) {
 		{"ErrEmpty", "", device, testNow, ticket.ErrMalformed},
 		{"ErrTooManyDots", valid + ".x", device, testNow, ticket.ErrMalformed},
 		{"ErrQueueTicket", mustIssue(t, mustQueueCodec(t, queueOpts, key1), testQueue, ""), device, testNow, ticket.ErrAlgorithm},
+		{"OKLifetimeAtTTL", signAdmission(t, jwt.SigningMethodEdDSA, "ed1", lifetime(ticket.DefaultAdmissionTTL), edKey1.Private), device, testNow, nil},
+		{"ErrLifetime", signAdmission(t, jwt.SigningMethodEdDSA, "ed1", lifetime(ticket.DefaultAdmissionTTL+time.Second), edKey1.Private), device, testNow, ticket.ErrLifetime},
+		{"ErrLifetimeOtherGateway", other(ticket.AdmissionOptions{Issuer: admissionOpts.Issuer, Audience: admissionOpts.Audience, TTL: time.Hour}), device, testNow, ticket.ErrLifetime},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := k.Verify([]byte(tt.token), tt.dev, tt.now)
@@ -280,6 +286,13 @@ func TestAdmissionKeys_Verify(t *testing.T) {
 	})
 }
 
+// lifetime returns the test claims with exp - iat = d.
+func lifetime(d time.Duration) jwt.MapClaims {
+	c := admissionClaims()
+	c["exp"] = testNow.Add(d).Unix()
+	return c
+}
+
 func TestAdmissionKeys_Check(t *testing.T) {
 	k := mustAdmissionKeys(t, admissionOpts, edKey1)
 	tok := []byte(mustAdmit(t, k, testNow))
@@ -318,6 +331,27 @@ func TestAdmissionKeys_Check(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrRoomOnHit", func(t *testing.T) {
+		var err error
+		allocs := testing.AllocsPerRun(10, func() { _, err = k.Check(tok, device, "concert", testNow) })
+		if !errors.Is(err, ticket.ErrRoom) || !errors.Is(err, ticket.ErrClaims) {
+			t.Fatalf("err = %v, want ErrRoom (an ErrClaims)", err)
+		}
+		if allocs != 0 {
+			t.Fatalf("allocs = %v: not a cache hit", allocs)
+		}
+	})
+	t.Run("ErrRoomUnseen", func(t *testing.T) {
+		other := []byte(mustAdmit(t, k, testNow))
+		for range 2 { // refused, and not cached for the room it was issued for either way
+			if _, err := k.Check(other, device, "concert", testNow); !errors.Is(err, ticket.ErrRoom) {
+				t.Fatalf("err = %v, want ErrRoom", err)
+			}
+		}
+		if err := check(k, other, device, testNow); err != nil {
+			t.Fatalf("its own room: %v", err)
+		}
+	})
 	t.Run("ErrForgedUnseen", func(t *testing.T) {
 		parts := strings.Split(string(tok), ".")
 		forged := parts[0] + "." + enc.EncodeToString([]byte(strings.Replace(payloadOf(t, string(tok)), `"room":"vaccine"`, `"room":"concert"`, 1))) + "." + parts[2]
@@ -332,7 +366,7 @@ func TestAdmissionKeys_Check(t *testing.T) {
 		if err := check(k, other, []byte("device-two"), testNow); !errors.Is(err, ticket.ErrDevice) {
 			t.Fatalf("err = %v, want ErrDevice", err)
 		}
-		if got := testing.AllocsPerRun(1, func() { _, _ = k.Check(other, []byte("device-two"), testNow) }); got == 0 {
+		if got := testing.AllocsPerRun(1, func() { _ = check(k, other, []byte("device-two"), testNow) }); got == 0 {
 			t.Fatal("a failed verification was cached")
 		}
 	})
@@ -429,9 +463,9 @@ func BenchmarkAdmissionCheckCached(b *testing.B) {
 	}
 }
 
-// check is Check without the session id.
+// check is Check for the test room, without the session id.
 func check(k *ticket.AdmissionKeys, token, dev []byte, now time.Time) error {
-	_, err := k.Check(token, dev, now)
+	_, err := k.Check(token, dev, testRoom, now)
 	return err
 }
 
@@ -446,7 +480,7 @@ func TestAdmissionKeys_SessionID(t *testing.T) {
 	}
 	want, _ := ticket.SessionID(sid)
 	for range 2 { // a miss, then a cache hit
-		got, err := k.Check([]byte(tok), device, testNow)
+		got, err := k.Check([]byte(tok), device, a.Room, testNow)
 		if err != nil || got != want {
 			t.Fatalf("Check = %x, %v; want session %x", got, err, want)
 		}

@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -52,6 +53,15 @@ var (
 	ErrDevice = errors.New("ticket: token bound to another device")
 	// ErrReturnPath means a return path Issue refuses: see QueueCodec.Issue.
 	ErrReturnPath = errors.New("ticket: invalid return path")
+
+	// ErrRoom means an admission token issued for another room (or
+	// eligibility window) than the one it was checked for. It wraps
+	// ErrClaims.
+	ErrRoom = fmt.Errorf("%w: token for another room", ErrClaims)
+	// ErrLifetime means an admission token whose lifetime (exp - iat) is
+	// longer than the verifier allows (AdmissionOptions.TTL). It wraps
+	// ErrClaims.
+	ErrLifetime = fmt.Errorf("%w: token lifetime longer than allowed", ErrClaims)
 )
 
 // b64 is the token alphabet. Strict refuses non-zero padding bits, so every

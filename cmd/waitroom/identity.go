@@ -89,7 +89,7 @@ func (m *Main) devIdentityProvider(args []string) error {
 	names := fs.StringSlice("methods", []string{"phone", "ipin", "certificate", "kakao", "naver", "pass"}, "methods to serve")
 	latency := fs.Duration("latency", 300*time.Millisecond, "time each login takes")
 	capacity := fs.Int("capacity", 200, "concurrent logins per method; more get 503")
-	clientSecret := fs.String("client-secret", "dev-secret", "secret of the client \"waitroom\"")
+	clientSecret := fs.String("client-secret", config.DevClientSecret, "secret of the client \"waitroom\"")
 	withoutCI := fs.StringSlice("without-ci", nil, "methods whose ID tokens carry no ci claim, like a login without identity verification")
 	schedulePath := fs.String("schedule", "", "the gateways' eligibility schedule: the login form fills in a birth date whose window is open")
 	var sim config.Simulation

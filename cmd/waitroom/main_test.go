@@ -32,9 +32,14 @@ func MustRun(tb testing.TB, args ...string) *main.Main {
 
 const adminToken = "e2e-admin-token-0123456789"
 
+// devEnvironment lets the gateways of the test start without ticket keys,
+// on throwaway ones, as `make run` does: production refuses that.
+func devEnvironment(t *testing.T) { t.Setenv("WAITROOM_ENVIRONMENT", "development") }
+
 func mustGateway(t *testing.T, rate string, extra ...string) (gw *main.Main, backend *main.Main) {
 	t.Helper()
 	t.Setenv("WAITROOM_ADMIN_TOKEN", adminToken)
+	devEnvironment(t)
 	backend = MustRun(t, "demo-backend", "--listen", "127.0.0.1:0")
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--backend", "http://" + backend.PublicAddr}
 	if rate != "" { // a flag wins over the config file

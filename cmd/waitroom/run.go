@@ -163,7 +163,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		IdleTimeout: cfg.Proxy.IdleTimeout, BackendTimeout: cfg.Proxy.BackendTimeout, BackendIdle: cfg.Proxy.BackendIdle,
 		MaxConns: cfg.Proxy.MaxConns, MaxPoll: cfg.Queue.MaxPoll, HeartbeatGrace: cfg.Queue.HeartbeatGrace,
 		Logger: log, Now: clock.Now, Health: healthOptions(cfg), MetricsUnauthenticated: cfg.Metrics.Unauthenticated,
-		Site: cfg.Room, // the operator records outlive each window's room
+		AdminHosts: cfg.AdminHostNames(),
+		Site:       cfg.Room, // the operator records outlive each window's room
 	})
 	if err != nil {
 		return err
@@ -258,6 +259,8 @@ func (m *Main) demoBackend(args []string) error {
 	jwks := fs.String("jwks", "", "the gateway's JWKS URL (http://gateway/.well-known/jwks.json): verify every admission token; empty trusts the gateway blindly")
 	issuer := fs.String("issuer", config.Default().Ticket.Issuer, "the gateway's ticket.issuer, with --jwks")
 	audience := fs.String("audience", config.Default().Ticket.Audience, "the gateway's ticket.audience, with --jwks")
+	room := fs.String("room", config.Default().Room, "the gateway's room, with --jwks: its tokens and those of its eligibility windows (<room>-<window>) are accepted")
+	session := fs.Duration("session-duration", config.Default().SessionDuration, "the gateway's session_duration, with --jwks: tokens that last longer are refused")
 	if err := fs.Parse(args); err != nil {
 		m.OneShot = true
 		return err
@@ -265,7 +268,8 @@ func (m *Main) demoBackend(args []string) error {
 	log := devLogger(m.Stderr, "demo-backend")
 	o := demo.Options{Logger: log}
 	if *jwks != "" {
-		v, err := admissionverify.New(admissionverify.Options{JWKSURL: *jwks, Issuer: *issuer, Audience: *audience, Logger: log})
+		v, err := admissionverify.New(admissionverify.Options{JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
+			Rooms: []string{*room, *room + "-*"}, MaxLifetime: *session, Logger: log})
 		if err != nil {
 			m.OneShot = true
 			return err

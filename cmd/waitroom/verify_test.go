@@ -14,6 +14,7 @@ import (
 // the backend, only a real admission on its own device gets in.
 func TestMain_DemoBackendVerifies(t *testing.T) {
 	t.Setenv("WAITROOM_ADMIN_TOKEN", adminToken)
+	devEnvironment(t)
 	// The backend learns the gateway's address before the gateway starts:
 	// it fetches the keys on its first request.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

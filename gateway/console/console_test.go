@@ -90,10 +90,12 @@ func TestSessions_Max(t *testing.T) {
 	}
 }
 
+// A token bucket per key: three failures at once, refilled at three per
+// half hour, one every ten minutes.
 func TestLimiter(t *testing.T) {
 	c := newClock()
-	l := console.NewLimiter(3, 10*time.Minute, c.Now)
-	a, b := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("198.51.100.8")
+	l := console.NewLimiter[netip.Prefix](3, 30*time.Minute, c.Now)
+	a, b := console.Network(netip.MustParseAddr("198.51.100.7")), console.Network(netip.MustParseAddr("198.51.100.8"))
 	for i := range 3 {
 		if ok, _ := l.Allow(a); !ok {
 			t.Fatalf("refused after %d failures", i)
@@ -101,50 +103,79 @@ func TestLimiter(t *testing.T) {
 		l.Fail(a)
 		c.add(time.Minute)
 	}
+	// 3 - 3 + 3 minutes' refill of 0.1 a minute = 0.3 of an attempt.
 	ok, wait := l.Allow(a)
 	if ok || wait != 7*time.Minute {
-		t.Fatalf("after 3 failures: ok %v, wait %v; want refused for the 7 min left of the window", ok, wait)
+		t.Fatalf("after 3 failures: ok %v, wait %v; want refused for the 7 min until the next attempt", ok, wait)
 	}
 	if ok, _ := l.Allow(b); !ok {
 		t.Fatal("a neighbour address is refused")
 	}
-	if ok, _ := l.Allow(netip.MustParseAddr("::ffff:198.51.100.7")); ok {
+	if ok, _ := l.Allow(console.Network(netip.MustParseAddr("::ffff:198.51.100.7"))); ok {
 		t.Fatal("the same address, IPv4-mapped, is allowed")
 	}
 	c.add(7 * time.Minute)
 	if ok, _ := l.Allow(a); !ok {
-		t.Fatal("still refused once the window passed")
+		t.Fatal("still refused once an attempt refilled")
+	}
+	l.Fail(a)
+	if ok, wait := l.Allow(a); ok || wait != 10*time.Minute {
+		t.Fatalf("a failure after the refill: ok %v, wait %v; want the next attempt in 10 min", ok, wait)
 	}
 }
 
 // IPv6 addresses count per /64.
-func TestLimiter_IPv6(t *testing.T) {
-	l := console.NewLimiter(2, time.Hour, newClock().Now)
-	l.Fail(netip.MustParseAddr("2001:db8:1:2::1"))
-	l.Fail(netip.MustParseAddr("2001:db8:1:2:ffff::9"))
-	if ok, _ := l.Allow(netip.MustParseAddr("2001:db8:1:2::77")); ok {
-		t.Error("another address of the same /64 is allowed")
+func TestNetwork(t *testing.T) {
+	n := console.Network(netip.MustParseAddr("2001:db8:1:2::1"))
+	if got := console.Network(netip.MustParseAddr("2001:db8:1:2:ffff::9")); got != n {
+		t.Errorf("another address of the same /64: %v, want %v", got, n)
 	}
-	if ok, _ := l.Allow(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
-		t.Error("another /64 is refused")
+	if got := console.Network(netip.MustParseAddr("2001:db8:1:3::1")); got == n {
+		t.Errorf("another /64 counts as %v", got)
 	}
 }
 
-// With MaxTracked networks failing at once, new networks are refused
-// until their windows pass.
+// With MaxTracked keys failing at once, new keys are refused until buckets
+// refill.
 func TestLimiter_Full(t *testing.T) {
 	c := newClock()
-	l := console.NewLimiter(5, time.Minute, c.Now)
+	l := console.NewLimiter[netip.Prefix](5, time.Minute, c.Now)
 	for i := range console.MaxTracked {
-		l.Fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		l.Fail(console.Network(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})))
 	}
-	fresh := netip.MustParseAddr("192.0.2.1")
+	fresh := console.Network(netip.MustParseAddr("192.0.2.1"))
 	if ok, _ := l.Allow(fresh); ok {
 		t.Fatal("a new network is allowed while the limiter is full")
 	}
-	c.add(time.Minute)
+	c.add(12 * time.Second) // one attempt refilled: every bucket full again
 	if ok, _ := l.Allow(fresh); !ok {
-		t.Fatal("a new network is refused after the failures expired")
+		t.Fatal("a new network is refused after the buckets refilled")
+	}
+}
+
+func TestDevices(t *testing.T) {
+	d, other := console.NewDevices(), console.NewDevices()
+	v := d.New()
+	id, ok := d.Check([]byte(v))
+	if !ok || id == ([16]byte{}) {
+		t.Fatalf("Check(New()) = %x, %v", id, ok)
+	}
+	if id2, _ := d.Check([]byte(d.New())); id2 == id {
+		t.Fatal("two devices share an id")
+	}
+	flip := []byte(v)
+	flip[len(flip)-1] ^= 1
+	for name, bad := range map[string][]byte{
+		"OtherKey": []byte(v), "FlippedMAC": flip, "Empty": nil, "NoDot": []byte(strings.Replace(v, ".", "x", 1)),
+		"Truncated": []byte(v[:len(v)-1]), "Padded": []byte(v + "="),
+	} {
+		checker := d
+		if name == "OtherKey" {
+			checker = other
+		}
+		if _, ok := checker.Check(bad); ok {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
