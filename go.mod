@@ -12,6 +12,8 @@ require (
 	github.com/valyala/fasthttp v1.78.0
 )
 
+require golang.org/x/time v0.16.0 // indirect
+
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
