@@ -143,7 +143,9 @@ const eligibleDigit = 7
 // addresses, rate and pause.
 func startRoom(t *testing.T, o roomOptions) *room {
 	t.Helper()
-	env := []string{"WAITROOM_ADMIN_TOKEN=" + adminToken, "WAITROOM_LOG_LEVEL=warn"}
+	// Every visitor of these tests comes from 127.0.0.1: its address budget
+	// is that of a crowd behind one address.
+	env := []string{"WAITROOM_ADMIN_TOKEN=" + adminToken, "WAITROOM_LOG_LEVEL=warn", "WAITROOM_ABUSE_ADDRESS_PLACES_BURST=1000000"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WAITROOM_") { // the caller's settings must not leak in
 			env = append(env, kv)

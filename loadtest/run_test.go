@@ -118,6 +118,62 @@ expect: {fault_recovery_max: 1.8, inversions_max: 0, error_share_max: 0.001}
 	}
 }
 
+// TestRun_UnderAttack plays short nights with attackers against two real
+// gateways: identity first (scenarios/storm-under-attack-short.yaml: starts,
+// joins, forged polls and bypasses from one address, three stolen
+// identities from another, 300 people behind one address), and anonymous
+// joins flooded from one address while 100 people share another. The
+// crowd must get through, the lights move only with the crowd, and the
+// attackers hold no more places than their budgets allow; the checks are
+// the report's properties.
+func TestRun_UnderAttack(t *testing.T) {
+	bins := buildBinaries(t)
+	anonymous := filepath.Join(t.TempDir(), "anonymous.yaml")
+	if err := os.WriteFile(anonymous, []byte(`
+name: join-flood-short
+people: 3000
+rate_per_hour: 72000
+time_scale: 10
+crowd_scale: 10
+max_duration: 10m
+arrival: {ramp: {over: 1m}}
+shared_address: {address: 100.64.0.9, people: 100}
+attackers:
+  - {name: join-flood, from: [203.0.113.77], joins_per_second: 2000}
+fleet: {spawn: {gateways: 2, store: redis}}
+# Each gateway lets one address take 5 places at once and 0.2 a minute
+# without a proof of work: at most 2 x (5 + 0.2 x 5) in the 5 minutes the
+# night lasts at most (10 people over the budget of the two gateways).
+expect: {placed_share_min: 1, shared_placed_share_min: 1, attacker_places_max: 12, inversions_max: 0, error_share_max: 0.001}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, file := range map[string]string{"IdentityFirst": "../scenarios/storm-under-attack-short.yaml", "Anonymous": anonymous} {
+		t.Run(name, func(t *testing.T) { // one at a time: an attack takes what CPU it finds
+			rep, _ := runScenarioFile(t, bins, file)
+			a := rep.Attack
+			if a == nil || rep.Crowd == nil {
+				t.Fatalf("no attack reported: %+v", rep)
+			}
+			// The attack happened: every kind asked for was sent, far
+			// beyond every budget.
+			for _, at := range a.Attackers {
+				for kind, c := range at.Kinds {
+					if c.Sent < 100 {
+						t.Errorf("%s sent %d %s", at.Name, c.Sent, kind)
+					}
+				}
+			}
+			if rep.Setup.Identity && (rep.Lights == nil || rep.Lights.Readings < 20) {
+				t.Errorf("lights: %+v", rep.Lights)
+			}
+			if rep.Crowd.SharedArrived == 0 {
+				t.Errorf("nobody behind the shared address: %+v", rep.Crowd)
+			}
+		})
+	}
+}
+
 // checkRefusals requires enough bypass and second-device attempts, all
 // refused.
 func checkRefusals(t *testing.T, rep *Report, minBypass, minSecond int64) {
