@@ -127,14 +127,19 @@ func newAbuse(o Abuse) *abuse {
 	return a
 }
 
-// mac appends HMAC-SHA256(DeviceKeys[i], domain || parts...) to dst.
-func (a *abuse) mac(dst []byte, i int, domain string, parts ...[]byte) []byte {
+// MAC domains: a device id's MAC and a challenge's are never the same.
+var (
+	domainDevice    = []byte("wr-device")
+	domainChallenge = []byte("wr-challenge")
+)
+
+// mac appends HMAC-SHA256(DeviceKeys[i], domain || a || b) to dst.
+func (a *abuse) mac(dst []byte, i int, domain, x, y []byte) []byte {
 	h := a.macs[i].Get().(hash.Hash)
 	h.Reset()
-	h.Write([]byte(domain))
-	for _, p := range parts {
-		h.Write(p)
-	}
+	h.Write(domain)
+	h.Write(x)
+	h.Write(y)
 	dst = h.Sum(dst)
 	a.macs[i].Put(h)
 	return dst
@@ -151,7 +156,7 @@ func (a *abuse) newDevice() string {
 	var id [16]byte
 	rand.Read(id[:deviceRandom])
 	var buf [sha256.Size]byte
-	copy(id[deviceRandom:], a.mac(buf[:0], 0, "wr-device", id[:deviceRandom]))
+	copy(id[deviceRandom:], a.mac(buf[:0], 0, domainDevice, id[:deviceRandom], nil))
 	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
@@ -164,7 +169,7 @@ func (a *abuse) signedDevice(d []byte) (budgetKey, bool) {
 	}
 	var buf [sha256.Size]byte
 	for i := range a.macs {
-		if subtle.ConstantTimeCompare(a.mac(buf[:0], i, "wr-device", id[:deviceRandom])[:len(id)-deviceRandom], id[deviceRandom:]) == 1 {
+		if subtle.ConstantTimeCompare(a.mac(buf[:0], i, domainDevice, id[:deviceRandom], nil)[:len(id)-deviceRandom], id[deviceRandom:]) == 1 {
 			return id, true
 		}
 	}
@@ -322,7 +327,7 @@ func (a *abuse) newChallenge(dev []byte, now time.Time) string {
 	binary.BigEndian.PutUint64(raw[:8], uint64(now.Add(a.o.ChallengeTTL).Unix()))
 	rand.Read(raw[8:16])
 	var buf [sha256.Size]byte
-	copy(raw[16:], a.mac(buf[:0], 0, "wr-challenge", raw[:16], dev))
+	copy(raw[16:], a.mac(buf[:0], 0, domainChallenge, raw[:16], dev))
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
@@ -342,7 +347,7 @@ func (a *abuse) validProof(proof string, dev []byte, now time.Time) bool {
 	var buf [sha256.Size]byte
 	signed := false
 	for i := range a.macs {
-		signed = signed || subtle.ConstantTimeCompare(a.mac(buf[:0], i, "wr-challenge", raw[:16], dev)[:16], raw[16:]) == 1
+		signed = signed || subtle.ConstantTimeCompare(a.mac(buf[:0], i, domainChallenge, raw[:16], dev)[:16], raw[16:]) == 1
 	}
 	return signed && leadingZeroBitsOf(proof) >= a.o.ProofBits
 }
