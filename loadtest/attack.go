@@ -205,7 +205,7 @@ type attacker struct {
 	a       *Attacker
 	clients []*fasthttp.HostClient
 	idp     *fasthttp.HostClient // its own: the crowd's has a connection per worker
-	next    atomic.Uint64 // round robin over From
+	next    atomic.Uint64        // round robin over From
 	mu      sync.Mutex
 	answers [numAttackKinds]map[string]int64
 	sent    [numAttackKinds]atomic.Int64
