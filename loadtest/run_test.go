@@ -91,8 +91,7 @@ func runScenarioFile(t *testing.T, bins, scenario string) (*Report, string) {
 // loses their place; the checks are the report's properties.
 func TestRun_StoreFaults(t *testing.T) {
 	bins := buildBinaries(t)
-	failover := filepath.Join(t.TempDir(), "failover.yaml")
-	if err := os.WriteFile(failover, []byte(`
+	failover := writeScenario(t, `
 name: redis-failover-short
 people: 300
 rate_per_hour: 36000
@@ -101,9 +100,7 @@ arrival: {ramp: {over: 10s}}
 store_faults: [{at: 10s, failover: true}]
 fleet: {spawn: {gateways: 3, store: sentinel}}
 expect: {fault_recovery_max: 1.8, inversions_max: 0, error_share_max: 0.001}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for name, file := range map[string]string{"StopAndEmptyRestart": "../scenarios/redis-blips-short.yaml", "SentinelFailover": failover} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -128,8 +125,7 @@ expect: {fault_recovery_max: 1.8, inversions_max: 0, error_share_max: 0.001}
 // the report's properties.
 func TestRun_UnderAttack(t *testing.T) {
 	bins := buildBinaries(t)
-	anonymous := filepath.Join(t.TempDir(), "anonymous.yaml")
-	if err := os.WriteFile(anonymous, []byte(`
+	anonymous := writeScenario(t, `
 name: join-flood-short
 people: 3000
 rate_per_hour: 72000
@@ -145,9 +141,7 @@ fleet: {spawn: {gateways: 2, store: redis}}
 # without a proof of work: at most 2 x (5 + 0.2 x 5) in the 5 minutes the
 # night lasts at most (10 people over the budget of the two gateways).
 expect: {placed_share_min: 1, shared_placed_share_min: 1, attacker_places_max: 12, inversions_max: 0, error_share_max: 0.001}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for name, file := range map[string]string{"IdentityFirst": "../scenarios/storm-under-attack-short.yaml", "Anonymous": anonymous} {
 		t.Run(name, func(t *testing.T) { // one at a time: an attack takes what CPU it finds
 			rep, _ := runScenarioFile(t, bins, file)
@@ -172,6 +166,16 @@ expect: {placed_share_min: 1, shared_placed_share_min: 1, attacker_places_max: 1
 			}
 		})
 	}
+}
+
+// writeScenario writes a scenario for one test and returns its path.
+func writeScenario(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "scenario.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // checkRefusals requires enough bypass and second-device attempts, all
