@@ -91,7 +91,7 @@ type abuse struct {
 	countedStarts *budgets
 	devicePlaces  *budgets
 	addressPlaces *budgets
-	macs          []sync.Pool // of hash.Hash, one pool per DeviceKeys entry
+	macs          []sync.Pool // of *macScratch, one pool per DeviceKeys entry
 	// refused counts requests over a budget, by refusal; uncounted the
 	// starts served but not counted toward a light.
 	refused    [numRefusals]atomic.Uint64
@@ -122,7 +122,7 @@ func newAbuse(o Abuse) *abuse {
 		macs:          make([]sync.Pool, len(o.DeviceKeys)),
 	}
 	for i, k := range o.DeviceKeys {
-		a.macs[i].New = func() any { return hmac.New(sha256.New, k) }
+		a.macs[i].New = func() any { return &macScratch{h: hmac.New(sha256.New, k)} }
 	}
 	return a
 }
@@ -133,16 +133,27 @@ var (
 	domainChallenge = []byte("wr-challenge")
 )
 
-// mac appends HMAC-SHA256(DeviceKeys[i], domain || a || b) to dst.
-func (a *abuse) mac(dst []byte, i int, domain, x, y []byte) []byte {
-	h := a.macs[i].Get().(hash.Hash)
-	h.Reset()
-	h.Write(domain)
-	h.Write(x)
-	h.Write(y)
-	dst = h.Sum(dst)
-	a.macs[i].Put(h)
-	return dst
+// macScratch is one MAC computation's state, pooled: inputs are copied
+// into buf rather than handed to the hash.Hash interface, which would move
+// the callers' arrays to the heap.
+type macScratch struct {
+	h   hash.Hash
+	buf [64]byte
+	sum [sha256.Size]byte
+}
+
+// mac returns HMAC-SHA256(DeviceKeys[i], domain || x || y); x and y
+// together are at most 64 bytes.
+func (a *abuse) mac(i int, domain, x, y []byte) [sha256.Size]byte {
+	s := a.macs[i].Get().(*macScratch)
+	s.h.Reset()
+	s.h.Write(domain)
+	n := copy(s.buf[:], x)
+	n += copy(s.buf[n:], y)
+	s.h.Write(s.buf[:n])
+	sum := [sha256.Size]byte(s.h.Sum(s.sum[:0]))
+	a.macs[i].Put(s)
+	return sum
 }
 
 // Device ids are 16 bytes as 22 characters of base64url, the format of
@@ -155,8 +166,8 @@ const deviceRandom = 8
 func (a *abuse) newDevice() string {
 	var id [16]byte
 	rand.Read(id[:deviceRandom])
-	var buf [sha256.Size]byte
-	copy(id[deviceRandom:], a.mac(buf[:0], 0, domainDevice, id[:deviceRandom], nil))
+	sum := a.mac(0, domainDevice, id[:deviceRandom], nil)
+	copy(id[deviceRandom:], sum[:])
 	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
@@ -167,9 +178,9 @@ func (a *abuse) signedDevice(d []byte) (budgetKey, bool) {
 	if n, err := base64.RawURLEncoding.Decode(id[:], d); err != nil || n != len(id) {
 		return id, false
 	}
-	var buf [sha256.Size]byte
 	for i := range a.macs {
-		if subtle.ConstantTimeCompare(a.mac(buf[:0], i, domainDevice, id[:deviceRandom], nil)[:len(id)-deviceRandom], id[deviceRandom:]) == 1 {
+		sum := a.mac(i, domainDevice, id[:deviceRandom], nil)
+		if subtle.ConstantTimeCompare(sum[:len(id)-deviceRandom], id[deviceRandom:]) == 1 {
 			return id, true
 		}
 	}
@@ -326,8 +337,8 @@ func (a *abuse) newChallenge(dev []byte, now time.Time) string {
 	var raw [challengeLen]byte
 	binary.BigEndian.PutUint64(raw[:8], uint64(now.Add(a.o.ChallengeTTL).Unix()))
 	rand.Read(raw[8:16])
-	var buf [sha256.Size]byte
-	copy(raw[16:], a.mac(buf[:0], 0, domainChallenge, raw[:16], dev))
+	sum := a.mac(0, domainChallenge, raw[:16], dev)
+	copy(raw[16:], sum[:])
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
@@ -344,10 +355,10 @@ func (a *abuse) validProof(proof string, dev []byte, now time.Time) bool {
 	if int64(binary.BigEndian.Uint64(raw[:8])) < now.Unix() {
 		return false
 	}
-	var buf [sha256.Size]byte
 	signed := false
 	for i := range a.macs {
-		signed = signed || subtle.ConstantTimeCompare(a.mac(buf[:0], i, domainChallenge, raw[:16], dev)[:16], raw[16:]) == 1
+		sum := a.mac(i, domainChallenge, raw[:16], dev)
+		signed = signed || subtle.ConstantTimeCompare(sum[:16], raw[16:]) == 1
 	}
 	return signed && leadingZeroBitsOf(proof) >= a.o.ProofBits
 }
