@@ -119,7 +119,9 @@ expect: {fault_recovery_max: 1.8, inversions_max: 0, error_share_max: 0.001}
 // gateways: identity first (scenarios/storm-under-attack-short.yaml: starts,
 // joins, forged polls and bypasses from one address, three stolen
 // identities from another, 300 people behind one address), and anonymous
-// joins flooded from one address while 100 people share another. The
+// joins flooded from one address (100 a simulated second, 1,000 a real one)
+// while 100 people share another. The rates are far above every budget and
+// low enough to leave CPU to the other packages' tests. The
 // crowd must get through, the lights move only with the crowd, and the
 // attackers hold no more places than their budgets allow; the checks are
 // the report's properties.
@@ -135,7 +137,7 @@ max_duration: 10m
 arrival: {ramp: {over: 1m}}
 shared_address: {address: 100.64.0.9, people: 100}
 attackers:
-  - {name: join-flood, from: [203.0.113.77], joins_per_second: 2000}
+  - {name: join-flood, from: [203.0.113.77], joins_per_second: 100}
 fleet: {spawn: {gateways: 2, store: redis}}
 # Each gateway lets one address take 5 places at once and 0.2 a minute
 # without a proof of work: at most 2 x (5 + 0.2 x 5) in the 5 minutes the
@@ -149,11 +151,11 @@ expect: {placed_share_min: 1, shared_placed_share_min: 1, attacker_places_max: 1
 			if a == nil || rep.Crowd == nil {
 				t.Fatalf("no attack reported: %+v", rep)
 			}
-			// The attack happened: every kind asked for was sent, far
-			// beyond every budget.
+			// The attack happened: every kind asked for was sent, beyond
+			// every budget.
 			for _, at := range a.Attackers {
 				for kind, c := range at.Kinds {
-					if c.Sent < 100 {
+					if c.Sent < 20 {
 						t.Errorf("%s sent %d %s", at.Name, c.Sent, kind)
 					}
 				}
