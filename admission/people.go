@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
@@ -93,30 +94,70 @@ type People interface {
 // MethodStats counts one verification method's recent verifications across
 // every gateway.
 type MethodStats struct {
-	Started   int64         // verifications begun in the last minute
-	Completed int64         // of those, finished successfully
-	Failed    int64         // of those, failed (provider error, bad token)
+	// Starts counts the starts the gateways counted (see Verifications),
+	// per StatsBucket by start time, newest first: Starts[0] is the bucket
+	// holding now, Starts[StatsBuckets-1] began 50 to 60 s ago.
+	Starts    [StatsBuckets]int64
+	Completed int64         // verifications begun in the last minute that the provider confirmed
+	Failed    int64         // of those, failed in a round trip with the provider
 	Latency   time.Duration // sum over Completed
 }
 
-// InFlight estimates the verifications begun in the last minute and not yet
-// finished; a verification unfinished after a minute counts as abandoned.
-func (m MethodStats) InFlight() int64 { return max(0, m.Started-m.Completed-m.Failed) }
+// Started is the counted starts of the last minute.
+func (m MethodStats) Started() int64 {
+	var n int64
+	for _, s := range m.Starts {
+		n += s
+	}
+	return n
+}
+
+// InFlight estimates the verifications in flight at now by Little's law:
+// the rate of counted starts over the last StatsBucket and the part of the
+// current one elapsed at now, times the mean latency of the completed
+// verifications. Only the provider's own answers (Completed, Latency) set
+// the latency, and a start whose callback never comes counts for that mean
+// latency and no longer: abandoned starts expire on the provider's observed
+// latency. While nothing completed in the last minute the latency is not
+// known, and every counted start of the minute not finished counts.
+func (m MethodStats) InFlight(now time.Time) int64 {
+	if m.Completed == 0 {
+		return max(0, m.Started()-m.Failed)
+	}
+	window := StatsBucket + time.Duration(now.UnixMicro()%StatsBucket.Microseconds())*time.Microsecond
+	mean := m.Latency / time.Duration(m.Completed)
+	return int64(math.Round(float64(m.Starts[0]+m.Starts[1]) * float64(mean) / float64(window)))
+}
 
 // Verifications counts verifications per method for the traffic lights,
 // across every gateway, in buckets of StatsBucket by the start time.
+//
+// A start is counted only when the gateway trusts it to be a person's (a
+// device it issued earlier, within that device's and its address's budgets):
+// a flood of starts that never reach the provider must not make a method
+// look busy. Ends are recorded only with the provider's evidence: a code
+// exchanged (completed) or a round trip with the provider that failed. A
+// callback that carries an error of its own, a forged or expired state, or a
+// code the provider refused says nothing about the provider and is not
+// recorded.
 type Verifications interface {
-	// VerifyStarted records a verification of method begun at started.
+	// VerifyStarted records a counted start of method at started.
 	VerifyStarted(ctx context.Context, room, method string, started time.Time) error
-	// VerifyFinished records the end of the verification begun at started.
+	// VerifyFinished records the end of a verification begun at started
+	// (counted or not) that the provider answered: ok when it confirmed an
+	// identity, after latency; not ok when the round trip failed.
 	VerifyFinished(ctx context.Context, room, method string, started time.Time, latency time.Duration, ok bool) error
 	// VerifyStats returns the counts of the verifications begun in the
 	// minute before now, for each method.
 	VerifyStats(ctx context.Context, room string, methods []string, now time.Time) (map[string]MethodStats, error)
 }
 
-// StatsBucket is the granularity of verification statistics.
-const StatsBucket = 10 * time.Second
+// StatsBucket is the granularity of verification statistics; StatsBuckets
+// of them make the minute VerifyStats covers.
+const (
+	StatsBucket  = 10 * time.Second
+	StatsBuckets = int(time.Minute / StatsBucket)
+)
 
 // Sessions ends admitted sessions before their tokens expire, across every
 // gateway: the backend signals a finished booking, and the session's token

@@ -3,6 +3,7 @@ package browser_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -133,6 +134,10 @@ type roomOptions struct {
 	// provider, with one window open now for birth dates ending in
 	// eligibleDigit.
 	identity bool
+	// addressPlaces is the places one address takes before each further
+	// one needs a proof of work; 0: a million (every visitor of these
+	// tests comes from 127.0.0.1, a crowd behind one address).
+	addressPlaces int
 }
 
 // eligibleDigit is the birth-date last digit of the open window.
@@ -143,7 +148,8 @@ const eligibleDigit = 7
 // addresses, rate and pause.
 func startRoom(t *testing.T, o roomOptions) *room {
 	t.Helper()
-	env := []string{"WAITROOM_ADMIN_TOKEN=" + adminToken, "WAITROOM_LOG_LEVEL=warn"}
+	env := []string{"WAITROOM_ADMIN_TOKEN=" + adminToken, "WAITROOM_LOG_LEVEL=warn",
+		"WAITROOM_ABUSE_ADDRESS_PLACES_BURST=" + strconv.Itoa(cmp.Or(o.addressPlaces, 1_000_000))}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WAITROOM_") { // the caller's settings must not leak in
 			env = append(env, kv)

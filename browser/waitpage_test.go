@@ -2,6 +2,7 @@ package browser_test
 
 import (
 	"strconv"
+	"net/http"
 	"strings"
 	"testing"
 	"unicode"
@@ -76,6 +77,23 @@ func TestWaitingPage_PlaceReloadAndLanguage(t *testing.T) {
 	b.Eval(`location.search`, &path)
 	if !strings.Contains(path, "lang=en") || !strings.Contains(path, "return=%2Fbook") {
 		t.Errorf("after the switch the query is %q: the language and the return path must survive", path)
+	}
+}
+
+// Behind an address that took its free places (a carrier's NAT), the page
+// solves the gateway's proof of work by itself and gets its place.
+func TestWaitingPage_ProofOfWork(t *testing.T) {
+	t.Parallel()
+	b := browsertest.New(t, browsertest.Options{})
+	r := startRoom(t, roomOptions{ratePerHour: 100, paused: true, addressPlaces: 2})
+	queueBehind(r, 2) // the address's two free places
+	if status, body := r.call("POST", r.public+"/waitroom/api/join", ""); status != http.StatusTooManyRequests || !strings.Contains(string(body), "challenge_required") {
+		t.Fatalf("a third join from the address: %d %s; want 429 challenge_required", status, body)
+	}
+	b.Navigate(r.public + "/book")
+	b.WaitText("#position", "3번")
+	if st := r.state(); st.Issued != 3 {
+		t.Errorf("%d places issued, want 3", st.Issued)
 	}
 }
 

@@ -91,6 +91,8 @@ type Config struct {
 	Health Health `mapstructure:"health"`
 	// Metrics configures GET /metrics on the operator listener.
 	Metrics Metrics `mapstructure:"metrics"`
+	// Abuse holds the per-device and per-address budgets.
+	Abuse Abuse `mapstructure:"abuse"`
 
 	// tokenFromFile records that Load read AdminToken from AdminTokenFile, so
 	// that Validate does not report both as set.
@@ -250,6 +252,7 @@ func Default() Config {
 		Environment: EnvProduction,
 		Simulation:  Simulation{TimeScale: 1},
 		Health:      defaultHealth(),
+		Abuse:       defaultAbuse(),
 	}
 }
 
@@ -375,6 +378,7 @@ func (c Config) Validate() error {
 	ps.health(c)
 	ps.adminHosts(c.AdminHosts)
 	ps.production(c)
+	ps.abuse(c.Abuse)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		ps.add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)

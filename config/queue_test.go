@@ -71,3 +71,31 @@ func TestSimulation_Clock(t *testing.T) {
 		t.Fatal("time_scale 1 is not real time")
 	}
 }
+
+func TestValidate_Abuse(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want []string
+	}{
+		{"defaults", func(*Config) {}, nil},
+		{"proofs off", func(c *Config) { c.Abuse.ProofBits = 0 }, nil},
+		{"rate zero", func(c *Config) { c.Abuse.DeviceStarts.PerMinute = 0 }, []string{"abuse.device_starts.per_minute"}},
+		{"burst zero", func(c *Config) { c.Abuse.AddressPlaces.Burst = 0 }, []string{"abuse.address_places.burst"}},
+		{"every problem", func(c *Config) {
+			c.Abuse.AddressCountedStarts.PerMinute = -1
+			c.Abuse.DevicePlaces.Burst = 2e6
+			c.Abuse.ProofBits = 29
+			c.Abuse.ChallengeTTL = time.Second
+		}, []string{"abuse.address_counted_starts.per_minute", "abuse.challenge_ttl", "abuse.device_places.burst", "abuse.proof_bits"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.edit(&c)
+			if got := sorted(problemKeys(t, c.Validate())); !slices.Equal(got, tt.want) {
+				t.Fatalf("problems %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -46,6 +46,14 @@ type benchRoom struct {
 // keeps waiting, whose gateway proxies to backend.
 func newBenchRoom(tb testing.TB, backend string) *benchRoom {
 	tb.Helper()
+	// Every request of a benchmark comes from one address: its budgets are
+	// those of a crowd behind one address.
+	return newBenchRoomWith(tb, backend, gateway.Abuse{AddressPlaces: gateway.Budget{PerMinute: 1e6, Burst: 1e9}})
+}
+
+// newBenchRoomWith is newBenchRoom with the budgets of abuse.
+func newBenchRoomWith(tb testing.TB, backend string, abuse gateway.Abuse) *benchRoom {
+	tb.Helper()
 	store := inmem.New()
 	st, err := store.Init(context.Background(), benchRoomName, admission.Settings{RatePerHour: 1, Paused: true})
 	if err != nil {
@@ -67,7 +75,7 @@ func newBenchRoom(tb testing.TB, backend string) *benchRoom {
 	}
 	g, err := gateway.New(gateway.Options{
 		Room: &gateway.Room{Name: benchRoomName, Controller: ctl, Queue: qc}, Store: store, Admission: ak,
-		Backend: u, Protect: []string{"/"}, Bypass: []string{"/static/"},
+		Backend: u, Protect: []string{"/"}, Bypass: []string{"/static/"}, Abuse: abuse,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -225,6 +233,19 @@ func BenchmarkJoin(b *testing.B) {
 	r := newBenchRoom(b, unusedBackend)
 	ctx := newCtx("POST", "/waitroom/api/join", nil)
 	mustServe(b, r.g, ctx, fasthttp.StatusOK, `"state":"waiting"`)
+	benchHandle(b, r.g, ctx)
+}
+
+// BenchmarkJoinFlood is a join from an address past its free places,
+// without a proof of work: the 429 a join flood gets, before any store
+// round trip.
+func BenchmarkJoinFlood(b *testing.B) {
+	r := newBenchRoomWith(b, unusedBackend, gateway.Abuse{})
+	ctx := newCtx("POST", "/waitroom/api/join", nil)
+	for range 5 { // the address's free places
+		mustServe(b, r.g, ctx, fasthttp.StatusOK, `"state":"waiting"`)
+	}
+	mustServe(b, r.g, ctx, fasthttp.StatusTooManyRequests, "challenge_required")
 	benchHandle(b, r.g, ctx)
 }
 

@@ -61,6 +61,9 @@ type Options struct {
 	// store implements admission.Presence; default 15 s. Negative: never.
 	HeartbeatGrace time.Duration
 
+	// Abuse sets the per-device and per-address budgets (see Abuse).
+	Abuse Abuse
+
 	// Health, when set, turns on health-driven release (see HealthOptions).
 	Health *HealthOptions
 	// MetricsUnauthenticated serves the operator listener's /metrics
@@ -109,6 +112,7 @@ type Gateway struct {
 	// presence records waiting people's polls; nil when the store cannot
 	// skip people who left or HeartbeatGrace is negative.
 	presence *presence
+	abuse    *abuse
 	console  consoleState // see console.go
 
 	// prevRoom names the room served before the last SetRoom, whose
@@ -165,7 +169,7 @@ func New(o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{o: o, log: o.Logger, paths: newPathPolicy(o.Protect, o.Bypass), backend: hc, host: o.Backend.Host}
+	g := &Gateway{o: o, log: o.Logger, paths: newPathPolicy(o.Protect, o.Bypass), backend: hc, host: o.Backend.Host, abuse: newAbuse(o.Abuse)}
 	g.room.Store(o.Room)
 	if ps, ok := o.Store.(admission.Presence); ok && o.HeartbeatGrace > 0 {
 		g.presence = &presence{store: ps, grace: o.HeartbeatGrace, log: o.Logger}
@@ -241,17 +245,18 @@ func newBackendClient(o Options) (*fasthttp.HostClient, error) {
 func (g *Gateway) Server() *fasthttp.Server { return g.server }
 
 var (
-	prefixRoom  = []byte("/waitroom/")
-	pathRoom    = []byte("/waitroom")
-	pathJoin    = []byte("/waitroom/api/join")
-	pathStatus  = []byte("/waitroom/api/status")
-	pathStatic  = []byte("/waitroom/static/")
-	pathSignals = []byte("/waitroom/api/signals")
-	pathDraw    = []byte("/waitroom/api/draw")
-	pathAuth    = []byte(prefixAuth)
-	pathJWKS    = []byte("/.well-known/jwks.json")
-	pathHealth  = []byte("/healthz")
-	pathReady   = []byte("/readyz")
+	prefixRoom    = []byte("/waitroom/")
+	pathRoom      = []byte("/waitroom")
+	pathJoin      = []byte("/waitroom/api/join")
+	pathStatus    = []byte("/waitroom/api/status")
+	pathStatic    = []byte("/waitroom/static/")
+	pathSignals   = []byte("/waitroom/api/signals")
+	pathDraw      = []byte("/waitroom/api/draw")
+	pathChallenge = []byte("/waitroom/api/challenge")
+	pathAuth      = []byte(prefixAuth)
+	pathJWKS      = []byte("/.well-known/jwks.json")
+	pathHealth    = []byte("/healthz")
+	pathReady     = []byte("/readyz")
 )
 
 // Handle routes one request. The reserved prefix /waitroom/, JWKS and
@@ -273,6 +278,8 @@ func (g *Gateway) Handle(ctx *fasthttp.RequestCtx) {
 		err = g.signalsAPI(ctx)
 	case bytes.Equal(path, pathDraw):
 		err = g.drawInfo(ctx)
+	case bytes.Equal(path, pathChallenge):
+		err = g.challenge(ctx)
 	case bytes.HasPrefix(path, pathAuth):
 		err = g.auth(ctx, path[len(pathAuth):])
 	case bytes.HasPrefix(path, prefixRoom):
@@ -303,6 +310,7 @@ func (g *Gateway) page(ctx *fasthttp.RequestCtx) error {
 	if lang != "en" && lang != "ko" {
 		lang = web.Lang(ctx.Request.Header.Peek("Accept-Language"))
 	}
+	g.deviceOf(ctx) // issued before a start or a join, so that it counts there
 	setPageHeaders(ctx)
 	ctx.Response.Header.Set("Vary", "Accept-Language")
 	ctx.Response.Header.SetContentTypeBytes(ctHTML)

@@ -105,6 +105,12 @@ func mustHarness(t *testing.T, ho harnessOptions) *harness {
 		Backend: &url.URL{Scheme: "http", Host: backend},
 		Protect: []string{"/"}, Bypass: []string{"/static/", "/favicon.ico"},
 		BackendTimeout: 2 * time.Second, Now: h.clock,
+		// Every person of a test comes from 127.0.0.1: its address budgets
+		// are those of a crowd behind one address (abuse tests set theirs).
+		Abuse: gateway.Abuse{
+			AddressPlaces:        gateway.Budget{PerMinute: 1e6, Burst: 1e6},
+			AddressCountedStarts: gateway.Budget{PerMinute: 1e6, Burst: 1e6},
+		},
 	}
 	if ho.opts != nil {
 		ho.opts(&o)

@@ -91,7 +91,8 @@ func (g *Gateway) auth(ctx *fasthttp.RequestCtx, rest []byte) error {
 }
 
 // authStart sends the person to the method's provider, unless the method is
-// at capacity (held back: wait or pick another).
+// at capacity (held back: wait or pick another) or the device started too
+// many (see countStart).
 func (g *Gateway) authStart(ctx *fasthttp.RequestCtx, method string) error {
 	id := g.o.Identity
 	if g.methodIndex(method) == 0 {
@@ -100,8 +101,13 @@ func (g *Gateway) authStart(ctx *fasthttp.RequestCtx, method string) error {
 	if !g.signals.accepting(method) {
 		return errMethodBusy
 	}
-	device := g.device(ctx)
-	dh := ticket.DeviceHash(device)
+	now := g.o.Now()
+	d := g.deviceOf(ctx)
+	counted, err := g.countStart(ctx, d, now)
+	if err != nil {
+		return err
+	}
+	dh := ticket.DeviceHash(d.id)
 	ret := localPath(string(ctx.QueryArgs().Peek("return")))
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -109,9 +115,10 @@ func (g *Gateway) authStart(ctx *fasthttp.RequestCtx, method string) error {
 	if err != nil {
 		return identityError(err)
 	}
-	now := g.o.Now()
-	if err := id.Stats.VerifyStarted(c, g.Room().Name, method, now); err != nil {
-		g.storeFailed(ctx, opVerifyStats, "verification statistics unavailable", err)
+	if counted {
+		if err := id.Stats.VerifyStarted(c, g.Room().Name, method, now); err != nil {
+			g.storeFailed(ctx, opVerifyStats, "verification statistics unavailable", err)
+		}
 	}
 	g.metrics.verifyStarted(method)
 	g.setCookie(ctx, cookieAuth, blob, prefixAuth+method+"/", 10*time.Minute)
@@ -142,8 +149,10 @@ func (g *Gateway) authCallback(ctx *fasthttp.RequestCtx, method string) error {
 	r := g.Room()
 	if !started.IsZero() {
 		g.metrics.verifyFinished(method, g.o.Now().Sub(started), err)
-		if serr := id.Stats.VerifyFinished(c, r.Name, method, started, g.o.Now().Sub(started), err == nil); serr != nil {
-			g.storeFailed(ctx, opVerifyStats, "verification statistics unavailable", serr)
+		if ok, answered := providerAnswered(query, err); answered {
+			if serr := id.Stats.VerifyFinished(c, r.Name, method, started, g.o.Now().Sub(started), ok); serr != nil {
+				g.storeFailed(ctx, opVerifyStats, "verification statistics unavailable", serr)
+			}
 		}
 	}
 	if err != nil {
@@ -372,7 +381,7 @@ func newSignals(id *Identity) *signals {
 	for _, m := range s.methods {
 		s.trackers[m.Name] = signal.NewTracker(signal.Options{})
 	}
-	s.publish(nil, nil) // no statistics yet: every enabled method green
+	s.publish(nil, time.Time{}, nil) // no statistics yet: every enabled method green
 	return s
 }
 
@@ -403,20 +412,22 @@ func (s *signals) refresh(ctx context.Context, room string, now time.Time) ([]Me
 		names[i] = m.Name
 	}
 	stats, err := s.id.Stats.VerifyStats(ctx, room, names, now)
-	return s.publish(stats, err), err
+	return s.publish(stats, now, err), err
 }
 
-// publish computes and stores every light from stats; err means the
-// statistics could not be read, which turns the lights off (fail closed).
-func (s *signals) publish(stats map[string]admission.MethodStats, err error) []MethodSignal {
+// publish computes and stores every light from stats read at now; err
+// means the statistics could not be read, which turns the lights off (fail
+// closed).
+func (s *signals) publish(stats map[string]admission.MethodStats, now time.Time, err error) []MethodSignal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]MethodSignal, 0, len(s.methods))
 	admit := map[string]bool{}
 	for _, m := range s.methods {
 		st := stats[m.Name]
+		inFlight := st.InFlight(now)
 		met := signal.Metrics{
-			InFlight: int(st.InFlight()), Capacity: m.Capacity, TargetLatency: s.id.TargetLatency,
+			InFlight: int(inFlight), Capacity: m.Capacity, TargetLatency: s.id.TargetLatency,
 			Failures: int(st.Failed), Completions: int(st.Completed),
 			Disabled: !m.Enabled, ProviderDown: err != nil,
 		}
@@ -428,7 +439,7 @@ func (s *signals) publish(stats map[string]admission.MethodStats, err error) []M
 		ok := signal.Admit(met) && light != signal.Off
 		admit[m.Name] = ok
 		out = append(out, MethodSignal{Name: m.Name, Label: m.Label, LabelEn: m.LabelEn, Light: light, Korean: signal.Korean(light), Accepting: ok,
-			InFlight: st.InFlight(), Capacity: m.Capacity, Forced: forced != ""})
+			InFlight: inFlight, Capacity: m.Capacity, Forced: forced != ""})
 	}
 	body, _ := json.Marshal(struct {
 		Methods []MethodSignal `json:"methods"`

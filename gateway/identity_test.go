@@ -29,6 +29,13 @@ var opening = time.Date(2021, 8, 9, 11, 0, 0, 0, time.UTC)
 // August 2021 schedule, the clock at start.
 func mustIdentityHarness(t *testing.T, start time.Time, rate int64) *harness {
 	t.Helper()
+	return mustIdentityHarnessWith(t, start, rate, nil)
+}
+
+// mustIdentityHarnessWith is mustIdentityHarness with opts applied to the
+// gateway's options.
+func mustIdentityHarnessWith(t *testing.T, start time.Time, rate int64, opts func(*gateway.Options)) *harness {
+	t.Helper()
 	b, err := os.ReadFile("../etc/schedule-2021-08.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func mustIdentityHarness(t *testing.T, start time.Time, rate int64) *harness {
 	}
 	srv.Config.Handler = idp
 
-	h = mustHarness(t, harnessOptions{rate: rate, start: start, window: func(h *harness) (*gateway.Identity, eligibility.Window) {
+	h = mustHarness(t, harnessOptions{rate: rate, start: start, opts: opts, window: func(h *harness) (*gateway.Identity, eligibility.Window) {
 		w := sched.Windows()[0]
 		var methods []identity.MethodConfig
 		for _, m := range []string{"kakao", "phone", "naver"} {

@@ -291,6 +291,14 @@ func (g *Gateway) appendMetrics(b []byte) []byte {
 	e.count("waitroom_admissions_total", m.admissions.Load())
 	e.family("waitroom_status_polls_total", "counter", "Status polls answered (any outcome).")
 	e.count("waitroom_status_polls_total", m.statusPolls.Load())
+	e.family("waitroom_budget_refusals_total", "counter", "Requests refused over a per-device or per-address budget, by budget.")
+	for r := range numRefusals {
+		e.count("waitroom_budget_refusals_total", g.abuse.refused[r].Load(), "budget", refusalNames[r])
+	}
+	e.family("waitroom_verification_starts_uncounted_total", "counter", "Verification starts served but not counted toward a light (no device issued before, or the address over its budget).")
+	e.count("waitroom_verification_starts_uncounted_total", g.abuse.uncounted.Load())
+	e.family("waitroom_challenges_total", "counter", "Proof-of-work challenges handed out.")
+	e.count("waitroom_challenges_total", g.abuse.challenges.Load())
 	e.family("waitroom_store_errors_total", "counter", "Store calls of this gateway that failed, by operation.")
 	for op := range numStoreOps {
 		e.count("waitroom_store_errors_total", m.storeErrors[op].Load(), "op", storeOpNames[op])

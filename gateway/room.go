@@ -63,7 +63,8 @@ func (g *Gateway) status(ctx *fasthttp.RequestCtx) error {
 }
 
 // join hands out a place, or the same place again to a device that holds a
-// valid ticket: a refresh never costs a place.
+// valid ticket: a refresh never costs a place. A new place is within the
+// device's and the address's budgets (see allowPlace).
 func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsPost() {
 		return errMethod
@@ -73,18 +74,21 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	}
 	now := g.o.Now()
 	r := g.Room()
-	device := g.device(ctx)
+	d := g.deviceOf(ctx)
 	if tok := ticketFrom(ctx, cookie(&ctx.Request.Header, cookieTicket)); len(tok) > 0 {
 		var q ticket.Queue
-		if r.Queue.Verify(tok, device, now, &q) == nil {
+		if r.Queue.Verify(tok, d.id, now, &q) == nil {
 			return g.respond(ctx, r, tok, &q, now, true)
 		}
 	}
 	if g.o.Identity != nil {
 		return errVerifyFirst
 	}
-	ret, err := returnPath(ctx)
+	in, err := readJoin(ctx)
 	if err != nil {
+		return err
+	}
+	if err := g.allowPlace(ctx, d, in.Proof, now); err != nil {
 		return err
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
@@ -95,23 +99,12 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	}
 	r.Controller.NoteIssued(pos)
 	g.noteJoin(ctx, r.Name, pos)
-	q := ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash(device), Position: pos}
-	tok, err := g.issueTicket(ctx, r, q, ret, now)
+	q := ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash(d.id), Position: pos}
+	tok, err := g.issueTicket(ctx, r, q, in.Return, now)
 	if err != nil {
 		return err
 	}
 	return g.respond(ctx, r, tok, &q, now, true)
-}
-
-// device returns the device id from its cookie, making (and setting) a new
-// one when it is missing or not one of ours.
-func (g *Gateway) device(ctx *fasthttp.RequestCtx) []byte {
-	device := cookie(&ctx.Request.Header, cookieDevice)
-	if !validDevice(device) {
-		device = []byte(ticket.NewDeviceID())
-		g.setCookie(ctx, cookieDevice, string(device), "/", 400*24*time.Hour)
-	}
-	return device
 }
 
 // issueTicket signs q and sets it as the ticket cookie.
@@ -391,22 +384,25 @@ func validDevice(d []byte) bool {
 	return true
 }
 
-// returnPath reads where the person wanted to go, from a JSON body
-// {"return":"/path"} or the return query parameter. An unusable path (not
-// local, too long, or inside the waiting room) becomes "/"; a body that is
-// not JSON is an error.
-func returnPath(ctx *fasthttp.RequestCtx) (string, error) {
-	ret := string(ctx.QueryArgs().Peek("return"))
+// joinRequest is what a join may say: where the person wanted to go (an
+// unusable path, not local, too long, or inside the waiting room, becomes
+// "/"), and a proof of work when their address needs one (see challenge).
+type joinRequest struct {
+	Return string `json:"return"`
+	Proof  string `json:"proof"`
+}
+
+// readJoin reads a join's JSON body, or the return query parameter; a body
+// that is not JSON is an error.
+func readJoin(ctx *fasthttp.RequestCtx) (joinRequest, error) {
+	in := joinRequest{Return: string(ctx.QueryArgs().Peek("return"))}
 	if body := bytes.TrimSpace(ctx.PostBody()); len(body) > 0 {
-		var in struct {
-			Return string `json:"return"`
-		}
 		if len(body) > 4096 || json.Unmarshal(body, &in) != nil {
-			return "", errBadJSON
+			return joinRequest{}, errBadJSON
 		}
-		ret = in.Return
 	}
-	return localPath(ret), nil
+	in.Return = localPath(in.Return)
+	return in, nil
 }
 
 // localPath returns p if it is a path on this site outside the waiting

@@ -217,7 +217,9 @@ func startFleet(t *testing.T, o fleetOptions) []*gateway {
 	_, backend := startProcess(t, "demo-backend", env, 1, "demo-backend", "--listen", "127.0.0.1:0")
 
 	config := filepath.Join(t.TempDir(), "fleet.yaml")
-	yaml := fmt.Sprintf("room: fleet\nrate_per_hour: %d\npaused: %t\nlog:\n  level: info\n  format: json\n%s", o.ratePerHour, o.paused, ticketKeys)
+	// Every person of these tests comes from 127.0.0.1: its address budget
+	// is that of a crowd behind one address.
+	yaml := fmt.Sprintf("room: fleet\nrate_per_hour: %d\npaused: %t\nlog:\n  level: info\n  format: json\nabuse:\n  address_places: {per_minute: 1000000, burst: 1000000}\n%s", o.ratePerHour, o.paused, ticketKeys)
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

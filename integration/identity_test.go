@@ -40,7 +40,7 @@ func TestIdentity_OnePlaceAcrossProviders(t *testing.T) {
 			name, name, issuer, claim)
 	}
 	config := filepath.Join(t.TempDir(), "identity.yaml")
-	yaml := fmt.Sprintf("room: identity\nrate_per_hour: 3600\npaused: true\nlog:\n  level: info\n  format: json\n%sidentity:\n  enabled: true\n  secret: %s\n  methods:\n",
+	yaml := fmt.Sprintf("environment: development\nroom: identity\nrate_per_hour: 3600\npaused: true\nlog:\n  level: info\n  format: json\n%sidentity:\n  enabled: true\n  secret: %s\n  methods:\n",
 		ticketKeys, base64.StdEncoding.EncodeToString(secret)) +
 		method("phone", "http://"+carrier[0]+"/phone", "ci") +
 		method("kakao", "http://"+portal[0]+"/kakao", "ci") +

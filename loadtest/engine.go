@@ -69,6 +69,7 @@ const (
 	fSecond                        // verifies again from a second device
 	fStolenTried                   // tried another person's admission token
 	fRejoined                      // was told it had been passed over as gone
+	fShared                        // comes from the scenario's shared address
 )
 
 // person is one simulated person. Times are real time since the opening;
@@ -175,6 +176,15 @@ type engine struct {
 	changes []ChangeResult
 	mon     *monitor
 	faults  faultLog
+
+	// crowdVerifying counts the crowd's verifications in flight, per
+	// identity method (see verifying).
+	crowdVerifying []atomic.Int64
+	// lights are the traffic lights sampled every second (identity first).
+	lights    []lightSample
+	attackers []*attacker
+	// attackStart and attackEnd bound the attack (real time since the opening).
+	attackStart, attackEnd time.Duration
 }
 
 // newEngine lays out the crowd: arrival times, who gives up, who tries
@@ -193,6 +203,7 @@ func newEngine(sc *Scenario, o Options, r *rig) *engine {
 	if r.idp != "" {
 		e.idp = e.hostClient(r.idp)
 	}
+	e.crowdVerifying = make([]atomic.Int64, len(sc.Identity.Methods))
 	rng := rand.New(rand.NewPCG(sc.Seed, 0x10ad7e57))
 	n := sc.SimPeople()
 	times := sc.Arrival.Times(n, rng)
@@ -209,6 +220,11 @@ func newEngine(sc *Scenario, o Options, r *rig) *engine {
 		}
 		if rng.Float64() < sc.SecondDeviceShare {
 			p.flags |= fSecond
+		}
+	}
+	if sa := sc.SharedAddress; sa != nil {
+		for j := range sa.People { // evenly over the arrival order
+			e.people[j*n/sa.People].flags |= fShared
 		}
 	}
 	return e
@@ -256,8 +272,9 @@ func (e *engine) run(ctx context.Context) string {
 		}()
 	}
 	var aux sync.WaitGroup
-	aux.Add(3)
+	aux.Add(4)
 	go func() { defer aux.Done(); e.operate(ctx) }()
+	go func() { defer aux.Done(); e.attack(ctx) }()
 	go func() { defer aux.Done(); e.mon.run(ctx, cancel) }()
 	go func() { defer aux.Done(); e.injectFaults(ctx, cancel) }()
 	e.schedule(ctx)

@@ -122,6 +122,9 @@ func spawnRig(ctx context.Context, sc *Scenario, waitroom, logDir string) (r *ri
 		"rate_per_hour": sc.SimRate(sc.RatePerHour),
 		"paused":        false,
 		"log":           map[string]any{"level": "info", "format": "json"},
+		// The loadtest is the fleet's load balancer: it names each
+		// person's and attacker's address in X-Forwarded-For.
+		"trusted_proxies": []string{"127.0.0.1/32"},
 	}
 	// One simulated clock for the whole fleet, the identity provider too
 	// (it signs ID tokens the gateways check against their clock).

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/waitroom/waitroom/gateway"
 )
 
 // endpoint names a kind of request, for latency and error accounting.
@@ -28,10 +29,12 @@ const (
 	epBackend // an admitted person's page, through the gateway
 	epBypass
 	epAdmin
+	epPage      // the waiting page, which issues the device
+	epChallenge // a proof-of-work challenge
 	numEndpoints
 )
 
-var endpointNames = [numEndpoints]string{"join", "status", "auth_start", "idp_authorize", "auth_callback", "backend", "bypass", "admin"}
+var endpointNames = [numEndpoints]string{"join", "status", "auth_start", "idp_authorize", "auth_callback", "backend", "bypass", "admin", "page", "challenge"}
 
 func (ep endpoint) String() string { return endpointNames[ep] }
 
@@ -65,6 +68,7 @@ type worker struct {
 	req  *fasthttp.Request
 	resp *fasthttp.Response
 	rng  *rand.Rand
+	from string // the person's client address (X-Forwarded-For)
 }
 
 func newWorker(e *engine, i uint64) *worker {
@@ -76,6 +80,7 @@ func (w *worker) handle(ev event) {
 	e := w.e
 	e.noteLag(e.since() - ev.at)
 	p := &e.people[ev.id]
+	w.from = e.addressOf(ev.id)
 	if next, ok := w.step(ev.id, p); ok {
 		e.later(ev.id, next)
 		return
@@ -211,6 +216,7 @@ func (w *worker) request(c *fasthttp.HostClient, method, pathQuery string) *fast
 	w.resp.Reset()
 	w.req.Header.SetMethod(method)
 	w.req.SetRequestURI("http://" + c.Addr + pathQuery)
+	w.req.Header.Set("X-Forwarded-For", w.from)
 	return w.req
 }
 
@@ -301,19 +307,25 @@ func (w *worker) cookie(name string) string {
 	return string(c.Value())
 }
 
-// join takes an anonymous place.
+// join takes an anonymous place, solving the proof-of-work challenge when
+// the gateway asks for one (as the waiting page does).
 func (w *worker) join(p *person) (standing, time.Duration, time.Duration, *failure) {
 	c := w.gw()
-	req := w.request(c, fasthttp.MethodPost, "/waitroom/api/join")
-	req.Header.SetContentType("application/json")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	if p.device != "" { // a retry keeps the device
-		req.Header.SetCookie("wr_device", p.device)
-	}
-	req.SetBodyString(`{"return":"` + returnPath + `"}`)
-	sent, recv, f := w.do(epJoin, c)
+	sent, recv, f := w.postJoin(c, p, "")
 	if f != nil {
 		return standing{}, sent, recv, f
+	}
+	if w.resp.StatusCode() == fasthttp.StatusTooManyRequests && errorCode(w.resp.Body()) == "challenge_required" {
+		if d := w.cookie("wr_device"); d != "" {
+			p.device = d
+		}
+		proof, f := w.solve(c, p)
+		if f != nil {
+			return standing{}, sent, recv, f
+		}
+		if sent, recv, f = w.postJoin(c, p, proof); f != nil {
+			return standing{}, sent, recv, f
+		}
 	}
 	s, f := w.decodeStanding(epJoin)
 	if f != nil {
@@ -326,6 +338,39 @@ func (w *worker) join(p *person) (standing, time.Duration, time.Duration, *failu
 		return s, sent, recv, &failure{kind: "join set no device cookie"}
 	}
 	return s, sent, recv, nil
+}
+
+// postJoin sends a join with proof (when not empty).
+func (w *worker) postJoin(c *fasthttp.HostClient, p *person, proof string) (sent, recv time.Duration, f *failure) {
+	req := w.request(c, fasthttp.MethodPost, "/waitroom/api/join")
+	req.Header.SetContentType("application/json")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if p.device != "" { // a retry keeps the device
+		req.Header.SetCookie("wr_device", p.device)
+	}
+	req.SetBodyString(`{"return":"` + returnPath + `","proof":"` + proof + `"}`)
+	return w.do(epJoin, c)
+}
+
+// solve fetches a challenge for the person's device and solves it.
+func (w *worker) solve(c *fasthttp.HostClient, p *person) (string, *failure) {
+	req := w.request(c, fasthttp.MethodGet, "/waitroom/api/challenge")
+	req.Header.SetCookie("wr_device", p.device)
+	if _, _, f := w.do(epChallenge, c); f != nil {
+		return "", f
+	}
+	var ch struct {
+		Challenge string `json:"challenge"`
+		Bits      int    `json:"bits"`
+	}
+	if w.resp.StatusCode() != fasthttp.StatusOK || json.Unmarshal(w.resp.Body(), &ch) != nil {
+		return "", w.httpFailure(epChallenge)
+	}
+	proof, err := gateway.SolveChallenge(ch.Challenge, ch.Bits)
+	if err != nil {
+		return "", &failure{kind: "challenge unsolved"}
+	}
+	return proof, nil
 }
 
 // status polls a person's standing.
@@ -378,7 +423,17 @@ func (w *worker) verify(id int32, p *person) (standing, time.Duration, time.Dura
 func (w *worker) verifyFlow(m uint8, name, birth, device string) (int, string, *failure) {
 	e := w.e
 	method := e.sc.Identity.Methods[m]
+	defer e.verifying(method)()
 	c := w.gw()
+	if device == "" { // the waiting page issues the device the start counts on
+		w.request(c, fasthttp.MethodGet, "/waitroom/")
+		if _, _, f := w.do(epPage, c); f != nil {
+			return 0, device, f
+		}
+		if device = w.cookie("wr_device"); w.resp.StatusCode() != fasthttp.StatusOK || device == "" {
+			return 0, device, &failure{kind: "page: no device cookie"}
+		}
+	}
 	req := w.request(c, fasthttp.MethodGet, "/waitroom/auth/"+method+"/start?return="+url.QueryEscape(returnPath))
 	req.Header.Set("Accept", "text/html")
 	if device != "" {
@@ -554,19 +609,7 @@ func tamper(ticket string) string {
 
 // forgedAdmission makes an admission token the gateway never issued:
 // an EdDSA-shaped JWT with a random signature, or one with alg "none".
-func (w *worker) forgedAdmission() string {
-	enc := base64.RawURLEncoding
-	now := time.Now().Unix()
-	payload := fmt.Sprintf(`{"iss":"waitroom","aud":"booking","sub":"forged","room":%q,"pos":1,"iat":%d,"exp":%d}`, room, now, now+3600)
-	if w.rng.IntN(2) == 0 {
-		return enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(payload)) + "."
-	}
-	sig := make([]byte, 64)
-	for i := range sig {
-		sig[i] = byte(w.rng.Uint32())
-	}
-	return enc.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT","kid":"k-1"}`)) + "." + enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(sig)
-}
+func (w *worker) forgedAdmission() string { return forgedAdmissionToken(w.rng) }
 
 // bypassKind is one way of trying to get in without admission.
 type bypassKind int

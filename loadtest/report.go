@@ -41,6 +41,12 @@ type Report struct {
 	Faults       []FaultResult          `json:"store_faults,omitempty"`
 	// ReleasedPerSecond is the room's release over time, with store faults.
 	ReleasedPerSecond []ReleasePoint `json:"released_per_second,omitempty"`
+	// Crowd is how many of the crowd got a place (a run with attackers or a
+	// shared address), Lights how the traffic lights behaved (identity
+	// first), Attack what the attackers did and achieved.
+	Crowd  *Crowd  `json:"crowd,omitempty"`
+	Lights *Lights `json:"lights,omitempty"`
+	Attack *Attack `json:"attack,omitempty"`
 	// DuplicatePositions counts places handed to more than one person.
 	DuplicatePositions int64 `json:"duplicate_positions"`
 	// GatewayEnd is the room as the operator API reported it at the end.
@@ -212,6 +218,10 @@ func (e *engine) report(started time.Time, reason string) *Report {
 	r.Faults = e.faultResults()
 	if len(r.Faults) > 0 {
 		r.ReleasedPerSecond = e.releaseSeries()
+	}
+	r.Lights = e.lightsReport()
+	if a, c := e.attackReport(); a != nil || sc.SharedAddress != nil {
+		r.Attack, r.Crowd = a, &c
 	}
 	r.Properties = properties(r, sc)
 	r.Passed = true
@@ -386,6 +396,9 @@ func properties(r *Report, sc *Scenario) []Property {
 	if len(sc.StoreFaults) > 0 {
 		faultProperties(r, sc, add)
 	}
+	if r.Crowd != nil {
+		attackProperties(r, sc, add)
+	}
 	lag := r.SchedulerLag
 	add("loadtest kept up", fmt.Sprintf("scheduler lag p99 <= %.0f ms (real)", lag.LimitMS),
 		fmt.Sprintf("p99 %.1f ms, max %.0f ms", lag.P99, lag.Max), x.SchedulerLagP99Max != 0, lag.KeptUp)
@@ -492,6 +505,9 @@ func (r *Report) Markdown() string {
 			p("- at %s (made at %s): %s %s\n", fmtSim(secs(c.AtSeconds)), fmtSim(secs(c.DoneAtSeconds)), c.What, c.Error)
 		}
 		p("\n")
+	}
+	if r.Lights != nil || r.Attack != nil {
+		p("%s", r.attackMarkdown())
 	}
 	a := r.Accuracy
 	p("## Predicted against actual wait\n\n%s of %s admitted people (%.2f%%) waited within ±%.0f%% (or ±%gs) of the wait they were told at joining. Mean absolute error %.1f s. Error (predicted - actual) / actual by percentile:\n\n",

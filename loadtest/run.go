@@ -148,6 +148,9 @@ func (m *monitor) run(ctx context.Context, stop context.CancelCauseFunc) {
 			if err := e.rig.healthy(); err != nil {
 				stop(err)
 			}
+			if e.sc.Identity.Enabled {
+				e.sampleLights()
+			}
 			select {
 			case <-ctx.Done():
 				return

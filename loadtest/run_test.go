@@ -91,8 +91,7 @@ func runScenarioFile(t *testing.T, bins, scenario string) (*Report, string) {
 // loses their place; the checks are the report's properties.
 func TestRun_StoreFaults(t *testing.T) {
 	bins := buildBinaries(t)
-	failover := filepath.Join(t.TempDir(), "failover.yaml")
-	if err := os.WriteFile(failover, []byte(`
+	failover := writeScenario(t, `
 name: redis-failover-short
 people: 300
 rate_per_hour: 36000
@@ -101,9 +100,7 @@ arrival: {ramp: {over: 10s}}
 store_faults: [{at: 10s, failover: true}]
 fleet: {spawn: {gateways: 3, store: sentinel}}
 expect: {fault_recovery_max: 1.8, inversions_max: 0, error_share_max: 0.001}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for name, file := range map[string]string{"StopAndEmptyRestart": "../scenarios/redis-blips-short.yaml", "SentinelFailover": failover} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -116,6 +113,71 @@ expect: {fault_recovery_max: 1.8, inversions_max: 0, error_share_max: 0.001}
 			}
 		})
 	}
+}
+
+// TestRun_UnderAttack plays short nights with attackers against two real
+// gateways: identity first (scenarios/storm-under-attack-short.yaml: starts,
+// joins, forged polls and bypasses from one address, three stolen
+// identities from another, 300 people behind one address), and anonymous
+// joins flooded from one address (100 a simulated second, 1,000 a real one)
+// while 100 people share another. The rates are far above every budget and
+// low enough to leave CPU to the other packages' tests. The
+// crowd must get through, the lights move only with the crowd, and the
+// attackers hold no more places than their budgets allow; the checks are
+// the report's properties.
+func TestRun_UnderAttack(t *testing.T) {
+	bins := buildBinaries(t)
+	anonymous := writeScenario(t, `
+name: join-flood-short
+people: 3000
+rate_per_hour: 72000
+time_scale: 10
+crowd_scale: 10
+max_duration: 10m
+arrival: {ramp: {over: 1m}}
+shared_address: {address: 100.64.0.9, people: 100}
+attackers:
+  - {name: join-flood, from: [203.0.113.77], joins_per_second: 100}
+fleet: {spawn: {gateways: 2, store: redis}}
+# Each gateway lets one address take 5 places at once and 0.2 a minute
+# without a proof of work: at most 2 x (5 + 0.2 x 5) in the 5 minutes the
+# night lasts at most (10 people over the budget of the two gateways).
+expect: {placed_share_min: 1, shared_placed_share_min: 1, attacker_places_max: 12, inversions_max: 0, error_share_max: 0.001}
+`)
+	for name, file := range map[string]string{"IdentityFirst": "../scenarios/storm-under-attack-short.yaml", "Anonymous": anonymous} {
+		t.Run(name, func(t *testing.T) { // one at a time: an attack takes what CPU it finds
+			rep, _ := runScenarioFile(t, bins, file)
+			a := rep.Attack
+			if a == nil || rep.Crowd == nil {
+				t.Fatalf("no attack reported: %+v", rep)
+			}
+			// The attack happened: every kind asked for was sent, beyond
+			// every budget.
+			for _, at := range a.Attackers {
+				for kind, c := range at.Kinds {
+					if c.Sent < 20 {
+						t.Errorf("%s sent %d %s", at.Name, c.Sent, kind)
+					}
+				}
+			}
+			if rep.Setup.Identity && (rep.Lights == nil || rep.Lights.Readings < 20) {
+				t.Errorf("lights: %+v", rep.Lights)
+			}
+			if rep.Crowd.SharedArrived == 0 {
+				t.Errorf("nobody behind the shared address: %+v", rep.Crowd)
+			}
+		})
+	}
+}
+
+// writeScenario writes a scenario for one test and returns its path.
+func writeScenario(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "scenario.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // checkRefusals requires enough bypass and second-device attempts, all

@@ -53,7 +53,12 @@ type Scenario struct {
 	// after the opening, in order.
 	StoreFaults []StoreFault `yaml:"store_faults"`
 	Identity    Identity     `yaml:"identity"`
-	Fleet       Fleet        `yaml:"fleet"`
+	// SharedAddress puts part of the crowd behind one address (a carrier's
+	// NAT); everyone else has an address of their own.
+	SharedAddress *SharedAddress `yaml:"shared_address"`
+	// Attackers flood the gateways while the crowd is there.
+	Attackers []Attacker `yaml:"attackers"`
+	Fleet     Fleet      `yaml:"fleet"`
 	// RateWindow is the window over which request rates are averaged for
 	// the peak figure, simulated time. Default 10s.
 	RateWindow Duration `yaml:"rate_window"`
@@ -198,6 +203,18 @@ type Expect struct {
 	// SchedulerLagP99Max bounds the loadtest's own lateness (real time):
 	// beyond it the client could not keep up and the run proves little.
 	SchedulerLagP99Max Duration `yaml:"scheduler_lag_p99_max"`
+	// PlacedShareMin bounds the share of the people who arrived that got a
+	// place (identity first: verified and placed); SharedPlacedShareMin the
+	// same for the people behind the shared address.
+	PlacedShareMin       *float64 `yaml:"placed_share_min"`
+	SharedPlacedShareMin *float64 `yaml:"shared_placed_share_min"`
+	// LightsMovedMax bounds the share of traffic-light readings (every
+	// method, every second) that were not green and accepting while the
+	// crowd's own verifications in flight were under half the method's
+	// capacity: lights moved by something else than the crowd.
+	LightsMovedMax *float64 `yaml:"lights_moved_max"`
+	// AttackerPlacesMax bounds the places the attackers held together.
+	AttackerPlacesMax *int64 `yaml:"attacker_places_max"`
 	// FaultRecoveryMax bounds, for each store fault, the people released
 	// from its start to 2 s (simulated) after the store answers again, as
 	// a multiple of what the rate releases in 2 s: release missed during
@@ -347,6 +364,7 @@ func (s *Scenario) normalize() error {
 		}
 	}
 	s.Identity.validate(bad)
+	s.validateAttack(bad)
 	s.Fleet.validate(bad)
 	s.validateFaults(bad)
 	if s.RateWindow == 0 {

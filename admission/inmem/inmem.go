@@ -33,7 +33,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	rooms  map[string]*room
-	stats  map[statsKey]map[string]*admission.MethodStats
+	stats  map[statsKey]map[string]*counts
 	oldest int64 // no bucket below this one is kept in stats
 	ended  map[string]*endedLog
 
@@ -74,7 +74,7 @@ func New() *Store {
 	return &Store{
 		Now:   time.Now,
 		rooms: map[string]*room{},
-		stats: map[statsKey]map[string]*admission.MethodStats{},
+		stats: map[statsKey]map[string]*counts{},
 		ended: map[string]*endedLog{},
 	}
 }

@@ -13,10 +13,11 @@ type statsKey struct {
 	bucket int64 // StatsBucket intervals since the Unix epoch
 }
 
-// statsBuckets is how many buckets VerifyStats sums: the one holding now
-// and the five before it, so no verification begun more than a minute ago
-// is counted, and the oldest counted began 50 to 60 s ago (as in Redis).
-const statsBuckets = int64(time.Minute / admission.StatsBucket)
+// counts are one method's verifications begun in one bucket.
+type counts struct {
+	started, completed, failed int64
+	latency                    time.Duration
+}
 
 // statsKept is how many buckets behind the store's clock are kept: two
 // minutes, the Redis store's expiry.
@@ -27,7 +28,7 @@ func bucket(t time.Time) int64 { return t.UnixMicro() / admission.StatsBucket.Mi
 func (s *Store) VerifyStarted(_ context.Context, room, method string, started time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.methodStats(room, method, started).Started++
+	s.methodStats(room, method, started).started++
 	return nil
 }
 
@@ -36,15 +37,17 @@ func (s *Store) VerifyFinished(_ context.Context, room, method string, started t
 	defer s.mu.Unlock()
 	m := s.methodStats(room, method, started)
 	if ok {
-		m.Completed++
-		m.Latency += latency
+		m.completed++
+		m.latency += latency
 	} else {
-		m.Failed++
+		m.failed++
 	}
 	return nil
 }
 
-// VerifyStats sums the buckets of the last minute (see statsBuckets). Every
+// VerifyStats sums the buckets of the last minute: the one holding now and
+// the five before it, so the oldest counted began 50 to 60 s ago (as in
+// Redis). Every
 // method asked for is in the map, with zero counts if nothing was recorded.
 func (s *Store) VerifyStats(_ context.Context, room string, methods []string, now time.Time) (map[string]admission.MethodStats, error) {
 	s.mu.Lock()
@@ -53,12 +56,12 @@ func (s *Store) VerifyStats(_ context.Context, room string, methods []string, no
 	last := bucket(now)
 	for _, name := range methods {
 		var sum admission.MethodStats
-		for b := last - statsBuckets + 1; b <= last; b++ {
-			if m := s.stats[statsKey{room, b}][name]; m != nil {
-				sum.Started += m.Started
-				sum.Completed += m.Completed
-				sum.Failed += m.Failed
-				sum.Latency += m.Latency
+		for i := range admission.StatsBuckets {
+			if m := s.stats[statsKey{room, last - int64(i)}][name]; m != nil {
+				sum.Starts[i] = m.started
+				sum.Completed += m.completed
+				sum.Failed += m.failed
+				sum.Latency += m.latency
 			}
 		}
 		out[name] = sum
@@ -69,7 +72,7 @@ func (s *Store) VerifyStats(_ context.Context, room string, methods []string, no
 // methodStats returns the counts of method in the bucket of started,
 // creating them. Buckets older than statsKept behind the store's clock are
 // dropped whenever that clock enters a new bucket. s.mu is held.
-func (s *Store) methodStats(room, method string, started time.Time) *admission.MethodStats {
+func (s *Store) methodStats(room, method string, started time.Time) *counts {
 	if oldest := bucket(s.Now()) - statsKept; oldest > s.oldest {
 		s.oldest = oldest
 		for k := range s.stats {
@@ -81,12 +84,12 @@ func (s *Store) methodStats(room, method string, started time.Time) *admission.M
 	k := statsKey{room, bucket(started)}
 	ms := s.stats[k]
 	if ms == nil {
-		ms = map[string]*admission.MethodStats{}
+		ms = map[string]*counts{}
 		s.stats[k] = ms
 	}
 	m := ms[method]
 	if m == nil {
-		m = &admission.MethodStats{}
+		m = &counts{}
 		ms[method] = m
 	}
 	return m

@@ -26,11 +26,6 @@ const endedMaxLen = 100_000
 // write: VerifyStats reads only the last minute's.
 const statsTTL = 2 * time.Minute
 
-// statsBuckets is how many buckets VerifyStats sums: the one holding now and
-// the five before it, so no verification begun more than a minute ago is
-// counted, and the oldest counted began 50 to 60 s ago.
-const statsBuckets = int64(time.Minute / admission.StatsBucket)
-
 // InitWindow is Init for a room bounded by w, stored to the microsecond.
 // A zero w.Opens means open from creation: no pre-queue and no draw
 // (Draw.Drawn stays false); a zero w.Closes means never closing.
@@ -114,8 +109,9 @@ func (s *Store) count(ctx context.Context, op, room string, started time.Time, i
 	return nil
 }
 
-// VerifyStats sums the buckets of the last minute (see statsBuckets) with
-// one HMGET per bucket, pipelined in one round trip. Every method asked
+// VerifyStats sums the buckets of the last minute (the one holding now and
+// the five before it, so the oldest counted began 50 to 60 s ago) with one
+// HMGET per bucket, pipelined in one round trip. Every method asked
 // for is in the map, with zero counts if nothing was recorded.
 func (s *Store) VerifyStats(ctx context.Context, room string, methods []string, now time.Time) (map[string]admission.MethodStats, error) {
 	fields := make([]string, 0, 4*len(methods))
@@ -130,17 +126,17 @@ func (s *Store) VerifyStats(ctx context.Context, room string, methods []string, 
 		return out, nil
 	}
 	last := bucket(now)
-	cmds := make([]*redis.SliceCmd, 0, statsBuckets)
+	cmds := make([]*redis.SliceCmd, 0, admission.StatsBuckets)
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for b := last - statsBuckets + 1; b <= last; b++ {
-			cmds = append(cmds, p.HMGet(ctx, s.statsKey(room, b), fields...))
+		for i := range admission.StatsBuckets {
+			cmds = append(cmds, p.HMGet(ctx, s.statsKey(room, last-int64(i)), fields...))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, translate("verify stats", room, err)
 	}
-	for _, cmd := range cmds {
+	for b, cmd := range cmds {
 		for i, x := range cmd.Val() {
 			if x == nil {
 				continue
@@ -153,7 +149,7 @@ func (s *Store) VerifyStats(ctx context.Context, room string, methods []string, 
 			st := out[m]
 			switch i % 4 {
 			case 0:
-				st.Started += n
+				st.Starts[b] = n
 			case 1:
 				st.Completed += n
 			case 2:

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -165,6 +167,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		Logger: log, Now: clock.Now, Health: healthOptions(cfg), MetricsUnauthenticated: cfg.Metrics.Unauthenticated,
 		AdminHosts: cfg.AdminHostNames(),
 		Site:       cfg.Room, // the operator records outlive each window's room
+		Abuse:      abuseOptions(cfg.Abuse, queue),
 	})
 	if err != nil {
 		return err
@@ -250,6 +253,29 @@ func (m *Main) keys(cfg config.Config, log *slog.Logger) ([]ticket.HMACKey, []ti
 		log.Warn("NO TICKET KEYS CONFIGURED: generated throwaway development keys. Tickets die with this process and every gateway has different keys. Run `waitroom keygen` and put the keys in the config file before production.")
 	}
 	return queue, adm, nil
+}
+
+// abuseOptions are the gateway's budgets from a, with device keys derived
+// from the queue ticket keys, which every gateway of a fleet shares (and
+// rotates) already.
+func abuseOptions(a config.Abuse, queue []ticket.HMACKey) gateway.Abuse {
+	o := gateway.Abuse{
+		DeviceStarts:         gateway.Budget(a.DeviceStarts),
+		AddressCountedStarts: gateway.Budget(a.AddressCountedStarts),
+		DevicePlaces:         gateway.Budget(a.DevicePlaces),
+		AddressPlaces:        gateway.Budget(a.AddressPlaces),
+		ProofBits:            a.ProofBits,
+		ChallengeTTL:         a.ChallengeTTL,
+	}
+	if o.ProofBits == 0 {
+		o.ProofBits = -1 // off
+	}
+	for _, k := range queue {
+		mac := hmac.New(sha256.New, k.Secret)
+		mac.Write([]byte("waitroom device key"))
+		o.DeviceKeys = append(o.DeviceKeys, mac.Sum(nil))
+	}
+	return o
 }
 
 func (m *Main) demoBackend(args []string) error {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -249,6 +250,9 @@ func TestAsset_ScriptHelpers(t *testing.T) {
 		{"eta/ko/Hours", `eta(T.ko, 3900)`, "약 1시간 5분"},
 		{"eta/en/Minutes", `eta(T.en, 600)`, "about 10 min"},
 		{"eta/Unknown", `eta(T.en, undefined)`, "-"},
+		{"zeroBits/None", `zeroBits([128, 0])`, "0"},
+		{"zeroBits/Some", `zeroBits([0, 0, 16, 255])`, "19"},
+		{"zeroBits/All", `zeroBits([0, 0])`, "16"},
 	}
 	node, path := mustNodeScript(t)
 	exprs := make([]string, len(cases))
@@ -260,7 +264,7 @@ func TestAsset_ScriptHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(node, "-e", `
-const { T, safe, eta, when, clock, start } = require(process.argv[1]);
+const { T, safe, eta, when, clock, start, zeroBits } = require(process.argv[1]);
 const exprs = JSON.parse(require("fs").readFileSync(0, "utf8"));
 process.stdout.write(JSON.stringify(exprs.map((e) => String(eval(e)))));`, path)
 	cmd.Stdin = bytes.NewReader(in)
@@ -280,5 +284,22 @@ process.stdout.write(JSON.stringify(exprs.map((e) => String(eval(e)))));`, path)
 				t.Errorf("%s = %q, want %q", tc.expr, got[i], tc.want)
 			}
 		})
+	}
+}
+
+// The page's proof of work is one the gateway accepts: SHA-256 of the
+// proof starts with the asked zero bits.
+func TestAsset_ScriptSolves(t *testing.T) {
+	node, path := mustNodeScript(t)
+	if out, err := exec.Command(node, "-e", `if (!globalThis.crypto || !crypto.subtle) process.exit(3)`).CombinedOutput(); err != nil {
+		t.Skipf("this node has no WebCrypto: %v %s", err, out)
+	}
+	out, err := exec.Command(node, "-e", `require(process.argv[1]).solve({challenge: "Y2hhbGxlbmdl", bits: 12}).then((p) => process.stdout.write(p));`, path).Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	sum := sha256.Sum256(out)
+	if !strings.HasPrefix(string(out), "Y2hhbGxlbmdl:") || sum[0] != 0 || sum[1]>>4 != 0 {
+		t.Fatalf("proof %q hashes to %x: want 12 leading zero bits", out, sum[:4])
 	}
 }

@@ -22,6 +22,7 @@
       down: '대기열 서버에 잠시 연결할 수 없습니다. 대기 순번은 그대로 유지되며 {s}초 후 다시 연결합니다.',
       net: '네트워크 연결이 원활하지 않습니다. 대기 순번은 그대로 유지되며 {s}초 후 다시 시도합니다.',
       expired: '대기표가 만료되어 새 대기 순번을 받습니다. 잠시만 기다려 주세요.',
+      proving: '같은 네트워크에서 접속한 분이 많아 확인 중입니다. 잠시만 기다려 주세요.',
       pos: function (n) { return n + '번'; },
       ahead: function (n) { return n + '명'; },
       under: '1분 미만',
@@ -45,6 +46,7 @@
       down: 'The queue server cannot be reached right now. You keep your place; reconnecting in {s} s.',
       net: 'The network connection is unstable. You keep your place; trying again in {s} s.',
       expired: 'Your queue ticket expired, so you are getting a new place in line. Please wait.',
+      proving: 'Many people join from your network: your browser is doing a short check. Please wait.',
       pos: function (n) { return 'No. ' + n; },
       ahead: function (n, x) { return n + (x === 1 ? ' person' : ' people'); },
       under: 'under 1 min',
@@ -86,7 +88,27 @@
     return '/waitroom/auth/' + encodeURIComponent(name) + '/start?return=' + encodeURIComponent(ret);
   }
 
-  out.T = T; out.safe = safe; out.eta = eta; out.when = when; out.clock = clock; out.start = start;
+  // zeroBits counts the leading zero bits of a digest.
+  function zeroBits(b) {
+    for (var i = 0, n = 0; i < b.length; i++, n += 8) if (b[i]) return n + Math.clz32(b[i]) - 24;
+    return n;
+  }
+
+  // solve finds the proof of work the gateway asks of a busy network
+  // address: a nonce such that SHA-256(challenge + ':' + nonce) starts with
+  // bits zero bits; WebCrypto digests are asynchronous, so 256 at a time.
+  async function solve(c) {
+    var enc = new TextEncoder();
+    for (var n = 0; n < 1 << 30; n += 256) {
+      var batch = [];
+      for (var i = 0; i < 256; i++) batch.push(crypto.subtle.digest('SHA-256', enc.encode(c.challenge + ':' + (n + i).toString(36))));
+      var sums = await Promise.all(batch);
+      for (i = 0; i < 256; i++) if (zeroBits(new Uint8Array(sums[i])) >= c.bits) return c.challenge + ':' + (n + i).toString(36);
+    }
+    throw new Error('no proof');
+  }
+
+  out.T = T; out.safe = safe; out.eta = eta; out.when = when; out.clock = clock; out.start = start; out.zeroBits = zeroBits; out.solve = solve;
   if (typeof document === 'undefined') return;
 
   var lang = document.documentElement.lang === 'en' ? 'en' : 'ko';
@@ -97,6 +119,7 @@
   var tick = 0;
   var fails = 0;
   var said = 0;
+  var proof = ''; // a proof of work for this device, once a busy address needed one
 
   function $(id) { return document.getElementById(id); }
   function text(id, s) { $(id).textContent = s; }
@@ -277,13 +300,14 @@
     var again = join ? joinQueue : status;
     var r;
     try {
-      r = await call(join ? 'POST' : 'GET', join ? 'join' : 'status', join ? { return: ret } : null);
+      r = await call(join ? 'POST' : 'GET', join ? 'join' : 'status', join ? { return: ret, proof: proof } : null);
     } catch (e) {
       return retry(again, null, t.net);
     }
     if (r.status === 200 && r.body && r.body.state) return show(r.body);
     var code = r.body && r.body.error && r.body.error.code;
     if (code === 'verify_first') return methods();
+    if (join && (code === 'challenge_required' || code === 'challenge_failed')) return prove();
     if (t.end[code]) return view('', t.end[code]);
     if (r.status === 401 && !join) {
       // The ticket is gone: say so, then take a new place.
@@ -296,6 +320,20 @@
       return later(joinQueue, 1000);
     }
     retry(again, r.after, r.status === 503 ? t.down : t.net);
+  }
+
+  // prove solves the challenge for this device, then joins with the proof.
+  async function prove() {
+    text('state', t.retry);
+    note(t.proving);
+    try {
+      var c = await call('GET', 'challenge');
+      if (!(c.status === 200 && c.body && c.body.challenge)) return retry(joinQueue, c.after, t.net);
+      proof = await solve(c.body);
+    } catch (e) {
+      return retry(joinQueue, null, t.net);
+    }
+    joinQueue();
   }
 
   function joinQueue() { step(true); }
