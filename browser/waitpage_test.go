@@ -1,8 +1,8 @@
 package browser_test
 
 import (
-	"strconv"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
