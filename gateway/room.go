@@ -63,7 +63,10 @@ func (g *Gateway) status(ctx *fasthttp.RequestCtx) error {
 }
 
 // join hands out a place, or the same place again to a device that holds a
-// valid ticket: a refresh never costs a place.
+// valid ticket: a refresh never costs a place. A place whose admission ran
+// out (see admit) is answered as such, unless the body asks for a new one
+// ({"again":true}): then it takes a new place at the back of the line, or in
+// identity mode verifies again (see authCallback).
 func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsPost() {
 		return errMethod
@@ -74,18 +77,27 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	now := g.o.Now()
 	r := g.Room()
 	device := g.device(ctx)
+	in, bodyErr := joinBody(ctx)
 	if tok := ticketFrom(ctx, cookie(&ctx.Request.Header, cookieTicket)); len(tok) > 0 {
 		var q ticket.Queue
 		if r.Queue.Verify(tok, device, now, &q) == nil {
-			return g.respond(ctx, r, tok, &q, now, true)
+			over := false
+			if in.Again {
+				var err error
+				if over, err = g.admissionOver(r, q.Position, now); err != nil {
+					return err
+				}
+			}
+			if !over {
+				return g.respond(ctx, r, tok, &q, now, true)
+			}
 		}
 	}
 	if g.o.Identity != nil {
 		return errVerifyFirst
 	}
-	ret, err := returnPath(ctx)
-	if err != nil {
-		return err
+	if bodyErr != nil {
+		return bodyErr
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
@@ -96,11 +108,48 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	r.Controller.NoteIssued(pos)
 	g.noteJoin(ctx, r.Name, pos)
 	q := ticket.Queue{Subject: ticket.NewSubject(), Device: ticket.DeviceHash(device), Position: pos}
-	tok, err := g.issueTicket(ctx, r, q, ret, now)
+	tok, err := g.issueTicket(ctx, r, q, in.Return, now)
 	if err != nil {
 		return err
 	}
 	return g.respond(ctx, r, tok, &q, now, true)
+}
+
+// away records that a waiting page is going to sleep: hidden, frozen or
+// offline (the page sends it with navigator.sendBeacon as it goes). Its
+// holder counts as present for SleepGrace, so that release does not pass
+// over a phone that was locked for a few minutes; their next poll replaces
+// the promise. It answers 204 and never touches the store.
+func (g *Gateway) away(ctx *fasthttp.RequestCtx) error {
+	if !ctx.IsPost() {
+		return errMethod
+	}
+	if bytes.Equal(ctx.Request.Header.Peek("Sec-Fetch-Site"), []byte("cross-site")) {
+		return errCrossSite
+	}
+	tok, device := cookies(&ctx.Request.Header, cookieTicket, cookieDevice)
+	if tok = ticketFrom(ctx, tok); len(tok) == 0 {
+		return errNoTicket
+	}
+	r := g.Room()
+	now := g.o.Now()
+	var q ticket.Queue
+	if err := r.Queue.Verify(tok, device, now, &q); err != nil {
+		return err
+	}
+	if g.presence != nil && g.o.SleepGrace > 0 && q.Rejoin == 0 && q.Position > r.Controller.Snapshot().Admitted {
+		g.presence.note(r.Name, q.Position, now.Add(g.o.SleepGrace))
+	}
+	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	return nil
+}
+
+// asleep reports whether a status poll comes from a page that is hidden
+// (away=1 in the query): a hidden page's timers are throttled to a minute
+// or stopped, so it promises what a sleeping page promises (see away).
+func asleep(ctx *fasthttp.RequestCtx) bool {
+	return ctx.IsGet() && bytes.Equal(ctx.QueryArgs().Peek("away"), []byte("1"))
 }
 
 // device returns the device id from its cookie, making (and setting) a new
@@ -205,12 +254,21 @@ func (g *Gateway) writeWaiting(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q 
 	}
 	poll := g.pollAfter(wait)
 	if g.presence != nil && q.Rejoin == 0 && q.Position > snap.Admitted {
-		g.presence.note(r.Name, q.Position, now.Add(poll))
+		promise := poll
+		if g.o.SleepGrace > 0 && asleep(ctx) {
+			promise = max(poll, g.o.SleepGrace)
+		}
+		g.presence.note(r.Name, q.Position, now.Add(promise))
 	}
 	var buf [1024]byte
 	b := appendStanding(buf[:0], echo, "waiting", q.Position, ahead, wait, poll, paused, snap)
 	if q.Rejoin > 0 {
 		b = append(b, `,"rejoining":true`...)
+	}
+	if paused == "" && wait <= g.o.NoticeLead {
+		// The page tells the person, even in another tab, that their
+		// turn is near.
+		b = append(b, `,"soon":true`...)
 	}
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
@@ -222,14 +280,32 @@ func (g *Gateway) writeWaiting(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q 
 	return nil
 }
 
+// errAdmissionExpired answers a person whose time to enter ran out.
+var errAdmissionExpired = &Error{Status: fasthttp.StatusGone, Code: "admission_expired",
+	Message: "your time to enter has run out: take a new place in line at /waitroom/"}
+
 // admit issues the admission token the backend and the proxy check. tok is
 // the verified ticket, echo what the answer repeats of it (nil: nothing).
+// An admission lasts the token's lifetime (session_duration) from the first
+// instant the holder was let in (admission.Entries): within it every
+// answer gives a token expiring at the same instant, so a person who comes
+// back goes straight in; after it the answer is errAdmissionExpired.
 func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *ticket.Queue, snap *admission.Snapshot, now time.Time) error {
 	// One session per place, so one per person: every token issued for this
 	// place carries the same session id, and ending the session ends them all.
 	sid := sessionOf(r.Name, q.Subject)
 	if g.ended.has(sid) {
 		return errSessionEnded
+	}
+	first, err := g.entered(r, q.Position, now)
+	if err != nil {
+		// When this person was let in cannot be told now: wait, as
+		// everyone does while the store is unreachable.
+		g.storeFailed(ctx, opAdmit, "cannot confirm an admission", err)
+		return g.writeWaiting(ctx, r, tok, q, echo != nil, admission.PausedStoreUnreachable, snap, now)
+	}
+	if !first.Add(g.o.Admission.TTL()).After(now) {
+		return errAdmissionExpired
 	}
 	token, claims, err := g.o.Admission.Issue(ticket.Admission{
 		Subject:  base64.RawURLEncoding.EncodeToString(q.Subject[:]),
@@ -238,11 +314,12 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 		Position: q.Position,
 		Method:   g.methodName(q.Method),
 		ID:       base64.RawURLEncoding.EncodeToString(sid[:]),
-	}, now)
+	}, first)
 	if err != nil {
 		return err
 	}
-	g.setCookie(ctx, cookieAdmission, token, "/", claims.Expiry.Sub(now))
+	left := claims.Expiry.Sub(now)
+	g.setCookie(ctx, cookieAdmission, token, "/", left)
 	g.noteAdmission(ctx, r.Name, q.Position, claims.Method)
 	redirect := r.Queue.ReturnPath(tok)
 	if redirect == "" {
@@ -251,6 +328,8 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 	b := appendStanding(make([]byte, 0, 1024), echo, "admitted", q.Position, 0, 0, 0, snap.PauseReason(), snap)
 	b = append(b, `,"admission":`...)
 	b = strconv.AppendQuote(b, token) // base64url and dots only
+	b = append(b, `,"admission_seconds":`...)
+	b = strconv.AppendInt(b, int64(left/time.Second), 10)
 	b = append(b, `,"redirect":`...)
 	rj, _ := json.Marshal(redirect)
 	b = append(append(b, rj...), '}')
@@ -258,6 +337,32 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
 	ctx.Write(b)
 	return nil
+}
+
+// entered returns the first instant the holder of pos, which the cursor
+// has passed, was let in: now, for a store that does not keep it.
+func (g *Gateway) entered(r *Room, pos int64, now time.Time) (time.Time, error) {
+	e, ok := g.o.Store.(admission.Entries)
+	if !ok {
+		return now, nil
+	}
+	c, cancel := context.WithTimeout(context.Background(), admitTimeout)
+	defer cancel()
+	return e.Enter(c, r.Name, pos, now)
+}
+
+// admissionOver reports whether the holder of pos was let in longer than
+// an admission lasts ago: their place is spent. A place the cursor has not
+// reached is not.
+func (g *Gateway) admissionOver(r *Room, pos int64, now time.Time) (bool, error) {
+	if pos < 1 || pos > r.Controller.Snapshot().Admitted {
+		return false, nil
+	}
+	first, err := g.entered(r, pos, now)
+	if err != nil {
+		return false, err
+	}
+	return !first.Add(g.o.Admission.TTL()).After(now), nil
 }
 
 // appendStanding appends the fields every join and status answer shares,
@@ -391,22 +496,28 @@ func validDevice(d []byte) bool {
 	return true
 }
 
-// returnPath reads where the person wanted to go, from a JSON body
-// {"return":"/path"} or the return query parameter. An unusable path (not
-// local, too long, or inside the waiting room) becomes "/"; a body that is
-// not JSON is an error.
-func returnPath(ctx *fasthttp.RequestCtx) (string, error) {
-	ret := string(ctx.QueryArgs().Peek("return"))
+// joinRequest is what a join asks: where the person wanted to go, and
+// whether they want a new place because their admission ran out.
+type joinRequest struct {
+	Return string `json:"return"`
+	Again  bool   `json:"again"`
+}
+
+// joinBody reads a join's JSON body {"return":"/path","again":true} (both
+// optional), or without a body the return query parameter. An unusable path (not local,
+// too long, or inside the waiting room) becomes "/"; a body that is not
+// JSON is an error, reported with what could be read.
+func joinBody(ctx *fasthttp.RequestCtx) (joinRequest, error) {
+	in := joinRequest{Return: string(ctx.QueryArgs().Peek("return"))}
+	var err error
 	if body := bytes.TrimSpace(ctx.PostBody()); len(body) > 0 {
-		var in struct {
-			Return string `json:"return"`
-		}
+		in = joinRequest{}
 		if len(body) > 4096 || json.Unmarshal(body, &in) != nil {
-			return "", errBadJSON
+			in, err = joinRequest{}, errBadJSON
 		}
-		ret = in.Return
 	}
-	return localPath(ret), nil
+	in.Return = localPath(in.Return)
+	return in, err
 }
 
 // localPath returns p if it is a path on this site outside the waiting
