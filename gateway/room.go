@@ -115,11 +115,13 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	return g.respond(ctx, r, tok, &q, now, true)
 }
 
-// away records that a waiting page is going to sleep: hidden, frozen or
-// offline (the page sends it with navigator.sendBeacon as it goes). Its
-// holder counts as present for SleepGrace, so that release does not pass
-// over a phone that was locked for a few minutes; their next poll replaces
-// the promise. It answers 204 and never touches the store.
+// away records that a waiting page is going to sleep: hidden or frozen
+// (the page sends it with navigator.sendBeacon as it goes). Its holder
+// counts as present for SleepGrace, so that release does not pass over a
+// phone that was locked for a few minutes; their next poll replaces the
+// promise. With left=1 the page is being unloaded (closed, reloaded, or
+// navigated away): its holder is held to the heartbeat grace from now,
+// like anyone who stops polling. It answers 204 and never touches the store.
 func (g *Gateway) away(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsPost() {
 		return errMethod
@@ -138,7 +140,11 @@ func (g *Gateway) away(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	if g.presence != nil && g.o.SleepGrace > 0 && q.Rejoin == 0 && q.Position > r.Controller.Snapshot().Admitted {
-		g.presence.note(r.Name, q.Position, now.Add(g.o.SleepGrace))
+		until := now.Add(g.o.SleepGrace)
+		if bytes.Equal(ctx.QueryArgs().Peek("left"), []byte("1")) {
+			until = now
+		}
+		g.presence.note(r.Name, q.Position, until)
 	}
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)

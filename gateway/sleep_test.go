@@ -11,8 +11,8 @@ import (
 // A page that says it goes to sleep (a beacon as it is hidden, or polls
 // marked away=1 while hidden) counts as present for the sleep grace:
 // release does not pass over it, and on waking it goes straight in. A page
-// that simply stops polling is passed over after the heartbeat grace, and
-// so is one asleep longer than the sleep grace.
+// that was closed (its last beacon says left=1) is passed over after the
+// heartbeat grace, and so is one asleep longer than the sleep grace.
 func TestPresence_SleepingPagesKeepTheirPlace(t *testing.T) {
 	h := mustHarness(t, harnessOptions{rate: 3600, paused: true, opts: func(o *gateway.Options) {
 		o.HeartbeatGrace = 5 * time.Second
@@ -25,8 +25,15 @@ func TestPresence_SleepingPagesKeepTheirPlace(t *testing.T) {
 			t.Fatalf("person %d got position %d", i+1, got)
 		}
 	}
-	if resp, b := beacon.do("POST", "/waitroom/api/away", "", nil); resp.StatusCode != 204 || len(b) != 0 {
-		t.Fatalf("away beacon: %d %q, want 204 and no body", resp.StatusCode, b)
+	// Closing a tab hides it, then unloads it: the second beacon says the
+	// person left.
+	for _, q := range []string{"", "?left=1"} {
+		if resp, b := left.do("POST", "/waitroom/api/away"+q, "", nil); resp.StatusCode != 204 || len(b) != 0 {
+			t.Fatalf("away%s beacon: %d %q, want 204 and no body", q, resp.StatusCode, b)
+		}
+	}
+	if resp, _ := beacon.do("POST", "/waitroom/api/away", "", nil); resp.StatusCode != 204 {
+		t.Fatalf("away beacon: %d, want 204", resp.StatusCode)
 	}
 	if code, s := hidden.call("GET", "/waitroom/api/status?away=1", "", nil); code != 200 || s.State != "waiting" {
 		t.Fatalf("hidden poll: %d %+v", code, s)
