@@ -140,11 +140,11 @@ func (g *Gateway) away(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	if g.presence != nil && g.o.SleepGrace > 0 && q.Rejoin == 0 && q.Position > r.Controller.Snapshot().Admitted {
-		until := now.Add(g.o.SleepGrace)
+		until, delay := now.Add(g.o.SleepGrace), sleepDelay
 		if bytes.Equal(ctx.QueryArgs().Peek("left"), []byte("1")) {
-			until = now
+			until, delay = now, leftDelay
 		}
-		g.presence.note(r.Name, q.Position, until)
+		g.presence.noteLater(r.Name, q.Position, until, delay)
 	}
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)

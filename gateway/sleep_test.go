@@ -38,7 +38,7 @@ func TestPresence_SleepingPagesKeepTheirPlace(t *testing.T) {
 	if code, s := hidden.call("GET", "/waitroom/api/status?away=1", "", nil); code != 200 || s.State != "waiting" {
 		t.Fatalf("hidden poll: %d %+v", code, s)
 	}
-	gateway.FlushPresence(h.gw, ctx)
+	flushBeacons(h, ctx)
 	h.advance(2 * time.Minute) // asleep two minutes: within the sleep grace
 	if _, err := h.store.SetPaused(ctx, "r", false); err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestPresence_SleepingPagesKeepTheirPlace(t *testing.T) {
 	if resp, _ := late.do("POST", "/waitroom/api/away", "", nil); resp.StatusCode != 204 {
 		t.Fatalf("away beacon: %d", resp.StatusCode)
 	}
-	gateway.FlushPresence(h.gw, ctx)
+	flushBeacons(h, ctx)
 	h.advance(3*time.Minute + 10*time.Second) // past the sleep grace and the heartbeat grace
 	if _, err := h.store.SetPaused(ctx, "r", false); err != nil {
 		t.Fatal(err)
@@ -74,6 +74,14 @@ func TestPresence_SleepingPagesKeepTheirPlace(t *testing.T) {
 	}
 	if code, s := late.status(); code != 200 || s.State != "waiting" || !s.Rejoining {
 		t.Fatalf("asleep past the grace, back: %d %+v; want waiting in the rejoin line", code, s)
+	}
+}
+
+// flushBeacons flushes presence until beacons, which wait a few flushes,
+// have reached the store.
+func flushBeacons(h *harness, ctx context.Context) {
+	for range 4 {
+		gateway.FlushPresence(h.gw, ctx)
 	}
 }
 

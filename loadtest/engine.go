@@ -88,6 +88,12 @@ type person struct {
 	state    uint8
 	flags    uint8
 	tries    uint8
+
+	// sleepFor is how long the device sleeps (real), zero for people whose
+	// device never does; sleepAt when it falls asleep, planned at joining
+	// (zero: not yet planned, or admitted first); sleep how it went.
+	sleepFor, sleepAt time.Duration
+	sleep             sleepState
 }
 
 // event is a person's next action, due at a real time since the opening.
@@ -161,6 +167,7 @@ type engine struct {
 	failed   atomic.Int64
 	dropped  atomic.Int64 // failed while holding a place
 	rejoined atomic.Int64 // passed over as gone while still polling
+	slept    sleepCounts
 	requests atomic.Int64 // requests to the gateways
 	lagMax   atomic.Int64 // largest lateness since the last sample, ns
 
@@ -208,6 +215,9 @@ func newEngine(sc *Scenario, o Options, r *rig) *engine {
 		}
 		if rng.Float64() < sc.SecondDeviceShare {
 			p.flags |= fSecond
+		}
+		if sl := sc.Sleep; sl.Share > 0 && rng.Float64() < sl.Share {
+			p.sleepFor = sc.Real(sl.For[0].D() + time.Duration(float64(sl.For[1]-sl.For[0])*rng.Float64()))
 		}
 	}
 	return e

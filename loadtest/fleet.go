@@ -122,6 +122,7 @@ func spawnRig(ctx context.Context, sc *Scenario, waitroom, logDir string) (r *ri
 		"rate_per_hour": sc.SimRate(sc.RatePerHour),
 		"paused":        false,
 		"log":           map[string]any{"level": "info", "format": "json"},
+		"queue":         map[string]any{"sleep_grace": sc.Sleep.Grace.D().String()},
 	}
 	// One simulated clock for the whole fleet, the identity provider too
 	// (it signs ID tokens the gateways check against their clock).
