@@ -49,17 +49,29 @@ func (g *Gateway) status(ctx *fasthttp.RequestCtx) error {
 		return errMethod
 	}
 	g.metrics.statusPolls.Add(1)
-	tok, device := cookies(&ctx.Request.Header, cookieTicket, cookieDevice)
-	if tok = ticketFrom(ctx, tok); len(tok) == 0 {
-		return errNoTicket
-	}
-	r := g.Room()
-	now := g.o.Now()
 	var q ticket.Queue
-	if err := r.Queue.Verify(tok, device, now, &q); err != nil {
+	r, tok, now, err := g.readTicket(ctx, &q)
+	if err != nil {
 		return err
 	}
 	return g.respond(ctx, r, tok, &q, now, false)
+}
+
+// readTicket verifies the request's ticket (the ticket cookie, or a bearer
+// header) into q, for the room served now and at the gateway's time now.
+func (g *Gateway) readTicket(ctx *fasthttp.RequestCtx, q *ticket.Queue) (r *Room, tok []byte, now time.Time, err error) {
+	tok, device := cookies(&ctx.Request.Header, cookieTicket, cookieDevice)
+	if tok = ticketFrom(ctx, tok); len(tok) == 0 {
+		return nil, nil, now, errNoTicket
+	}
+	r, now = g.Room(), g.o.Now()
+	return r, tok, now, r.Queue.Verify(tok, device, now, q)
+}
+
+// crossSite reports whether the browser says the request comes from
+// another site's page: such a page must not join or speak for anyone.
+func crossSite(ctx *fasthttp.RequestCtx) bool {
+	return bytes.Equal(ctx.Request.Header.Peek("Sec-Fetch-Site"), []byte("cross-site"))
 }
 
 // join hands out a place, or the same place again to a device that holds a
@@ -71,7 +83,7 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsPost() {
 		return errMethod
 	}
-	if bytes.Equal(ctx.Request.Header.Peek("Sec-Fetch-Site"), []byte("cross-site")) {
+	if crossSite(ctx) {
 		return errCrossSite
 	}
 	now := g.o.Now()
@@ -126,17 +138,12 @@ func (g *Gateway) away(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsPost() {
 		return errMethod
 	}
-	if bytes.Equal(ctx.Request.Header.Peek("Sec-Fetch-Site"), []byte("cross-site")) {
+	if crossSite(ctx) {
 		return errCrossSite
 	}
-	tok, device := cookies(&ctx.Request.Header, cookieTicket, cookieDevice)
-	if tok = ticketFrom(ctx, tok); len(tok) == 0 {
-		return errNoTicket
-	}
-	r := g.Room()
-	now := g.o.Now()
 	var q ticket.Queue
-	if err := r.Queue.Verify(tok, device, now, &q); err != nil {
+	r, _, now, err := g.readTicket(ctx, &q)
+	if err != nil {
 		return err
 	}
 	if g.presence != nil && g.o.SleepGrace > 0 && q.Rejoin == 0 && q.Position > r.Controller.Snapshot().Admitted {

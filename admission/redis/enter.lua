@@ -3,13 +3,9 @@
 -- first instant recorded for the position (admission.Entries.Enter): a
 -- big-endian u32 per position in <room>:in, 0 for none, so a million
 -- people admitted cost 4 MB.
-local r = load(KEYS[1])
-if not r then
-  return redis.error_reply(NOTINIT)
-end
-local pos = tonumber(ARGV[1])
-if pos < 1 or pos > r.admitted then
-  return redis.error_reply('NOTREACHED position not reached by the cursor')
+local pos, err = passed(KEYS[1], ARGV[1])
+if not pos then
+  return err
 end
 local key, at = KEYS[1] .. ':in', '#' .. ARGV[1]
 local first = redis.call('BITFIELD', key, 'GET', 'u32', at)[1]
