@@ -237,6 +237,7 @@
   // over: the time to enter ran out; a new place is one click away.
   function over() {
     clearTimeout(timer);
+    said = null;
     turn.stop();
     view('over', t.over);
   }
