@@ -12,9 +12,9 @@ import (
 // watchJS runs before the waiting page's own scripts and records what the
 // page tells the person: every system notification it shows (a spy on
 // Notification that still shows it), every permission request, every
-// status poll, and each text the live regions take.
+// status poll, every tone it plays, and each text the live regions take.
 const watchJS = `
-window.__notes = []; window.__asked = 0; window.__polls = 0; window.__said = {live: [], alert: []};
+window.__notes = []; window.__asked = 0; window.__polls = 0; window.__tones = 0; window.__said = {live: [], alert: []};
 (() => {
   const N = window.Notification;
   class Spy extends N {
@@ -22,6 +22,8 @@ window.__notes = []; window.__asked = 0; window.__polls = 0; window.__said = {li
   }
   Spy.requestPermission = (...a) => { window.__asked++; return N.requestPermission(...a); };
   window.Notification = Spy;
+  const start = OscillatorNode.prototype.start;
+  OscillatorNode.prototype.start = function (...a) { window.__tones++; return start.apply(this, a); };
   const fetch = window.fetch;
   window.fetch = (u, ...a) => { if (String(u).includes('/api/status')) window.__polls++; return fetch(u, ...a); };
   document.addEventListener('DOMContentLoaded', () => {
@@ -38,14 +40,14 @@ type told struct {
 		Title, Body string
 		Hidden      bool
 	}
-	Asked, Polls int
-	Said         struct{ Live, Alert []string }
+	Asked, Polls, Tones int
+	Said                struct{ Live, Alert []string }
 }
 
 func (b *turnPage) told() told {
 	b.t.Helper()
 	var s string
-	b.Eval(`JSON.stringify({notes: __notes, asked: __asked, polls: __polls, said: __said})`, &s)
+	b.Eval(`JSON.stringify({notes: __notes, asked: __asked, polls: __polls, tones: __tones, said: __said})`, &s)
 	var out told
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
 		b.t.Fatal(err)
@@ -58,7 +60,8 @@ type turnPage struct {
 	t *testing.T
 }
 
-// A person who asked to be notified and then looks at another tab is told,
+// A person who asked to be notified (by keyboard) and then looks at another
+// tab is told,
 // in the background tab, that their turn is near and that it came: the
 // title blinks, a system notification shows each time, and screen readers
 // hear the numbers politely at a few moments and the turn assertively once.
@@ -79,11 +82,27 @@ func TestTurn_NoticeInABackgroundTab(t *testing.T) {
 		t.Fatalf("on load the page asked for notifications %d times and showed %d: want neither", got.Asked, len(got.Notes))
 	}
 	b.AllowNotifications(r.public)
-	b.Click("#notify-on")
+	// By keyboard: the language link, then the button, then the sound box.
+	for _, want := range []string{"lang-switch", "notify-on"} {
+		b.Keys("\t")
+		if got := b.Focused(); got != want {
+			t.Fatalf("Tab moved the focus to %q, want #%s", got, want)
+		}
+	}
+	b.Keys("\r")
 	b.WaitText("#notify-state", "알림이 켜져 있습니다")
 	b.Wait("the button gone once allowed", `document.getElementById("notify-on").hidden`)
 	if got := b.told(); got.Asked != 1 {
-		t.Fatalf("after the click the page asked %d times, want 1", got.Asked)
+		t.Fatalf("after the button the page asked %d times, want 1", got.Asked)
+	}
+	b.Keys("\t")
+	if got := b.Focused(); got != "sound" {
+		t.Fatalf("Tab after the button moved the focus to %q, want #sound", got)
+	}
+	b.Keys(" ")
+	b.Wait("the sound box ticked by Space", `document.getElementById("sound").checked`)
+	if got := b.told(); got.Tones != 2 {
+		t.Fatalf("ticking the sound box played %d tones, want the two of one beep", got.Tones)
 	}
 	b.Axe()
 	b.KoreanGlyphs()
@@ -132,6 +151,9 @@ func TestTurn_NoticeInABackgroundTab(t *testing.T) {
 		if n := got.Notes[i]; n.Title != want.title || !strings.Contains(n.Body, want.body) || !n.Hidden {
 			t.Errorf("notification %d = %+v, want %q with %q, shown while hidden", i, n, want.title, want.body)
 		}
+	}
+	if got.Tones != 6 {
+		t.Errorf("%d tones played, want a beep (two tones) when ticked and at each notice", got.Tones)
 	}
 	if len(got.Said.Alert) != 1 || !strings.HasPrefix(got.Said.Alert[0], "차례입니다. ") {
 		t.Errorf("assertive announcements %q, want the turn once", got.Said.Alert)
@@ -211,5 +233,38 @@ func TestTurn_SleepingPhoneKeepsItsPlace(t *testing.T) {
 	b.Wait("the booking form once the phone is looked at", `location.pathname === "/book" && document.querySelector("form.book")`)
 	if st := r.state(); st.Admitted != 1 || st.Skipped != 0 {
 		t.Errorf("room after: %+v, want one admitted, nobody passed over", st)
+	}
+}
+
+// The time to enter runs out while the person is in another tab: when they
+// come back the page sends them to the booking page, the gateway sends them
+// back (their admission is over), and the page says why and offers a new
+// place at the back of the line, which its button takes.
+func TestTurn_TimeToEnterRunsOut(t *testing.T) {
+	t.Parallel()
+	b := browsertest.New(t, browsertest.Options{})
+	// The shortest session_duration, a minute, is 1.2 real seconds at x50.
+	r := startRoom(t, roomOptions{ratePerHour: 3_600_000, paused: true, env: []string{
+		"WAITROOM_ENVIRONMENT=test", "WAITROOM_SIMULATION_TIME_SCALE=50", "WAITROOM_SESSION_DURATION=1m",
+	}})
+	b.Navigate(r.public + "/book")
+	b.WaitText("#position", "1번")
+	b.Background()
+	r.operate("POST", "/admin/api/resume", "")
+	b.WaitText("#state", "입장 차례가 되었습니다")
+	time.Sleep(1500 * time.Millisecond) // the simulated minute passes
+	b.Front()
+	b.WaitText("#state", "입장 가능 시간이 지났습니다")
+	var path string
+	b.Eval(`location.pathname`, &path)
+	if path != "/waitroom/" {
+		t.Fatalf("after the time ran out the page is at %s, want the waiting page", path)
+	}
+	b.Axe()
+	b.KoreanGlyphs()
+	b.Click("#again")
+	b.WaitText("#position", "2번")
+	if st := r.state(); st.Issued != 2 {
+		t.Errorf("issued %d places, want 2: one new place at the back", st.Issued)
 	}
 }
