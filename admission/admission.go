@@ -262,6 +262,19 @@ type Presence interface {
 	Admit(ctx context.Context, room string, position int64) (rejoin int64, err error)
 }
 
+// Entries is implemented by stores that remember when each place's holder
+// was first let in, so that an admission lasts a fixed time from that
+// instant whichever ticket its holder shows: a copy of their ticket from
+// before the admission must not start the time again.
+type Entries interface {
+	// Enter records at (in whole seconds, rounded down, after 1970) as
+	// the instant the holder of position, which the cursor has passed, was
+	// first let in, unless an instant is recorded already, and returns
+	// the one recorded. Errors: ErrNotReached, ErrNotInitialized,
+	// ErrUnavailable.
+	Enter(ctx context.Context, room string, position int64, at time.Time) (first time.Time, err error)
+}
+
 // Beat is one person's promise to poll again: the holder of Position is
 // present until Until (store time).
 type Beat struct {

@@ -138,6 +138,8 @@ type roomOptions struct {
 	// one needs a proof of work; 0: a million (every visitor of these
 	// tests comes from 127.0.0.1, a crowd behind one address).
 	addressPlaces int
+	// env adds WAITROOM_ settings of the gateway (KEY=value).
+	env []string
 }
 
 // eligibleDigit is the birth-date last digit of the open window.
@@ -176,6 +178,7 @@ func startRoom(t *testing.T, o roomOptions) *room {
 	} else {
 		env = append(env, "WAITROOM_IDENTITY_ENABLED=false")
 	}
+	env = append(env, o.env...)
 	config := filepath.Join(t.TempDir(), "waitroom.yaml")
 	if err := os.WriteFile(config, dev, 0o600); err != nil {
 		t.Fatal(err)
@@ -245,6 +248,8 @@ type roomState struct {
 	Paused      bool  `json:"paused"`
 	Issued      int64 `json:"issued"`
 	Admitted    int64 `json:"admitted"`
+	// Skipped counts the places release passed over as gone.
+	Skipped int64 `json:"skipped"`
 }
 
 // operate calls the operator API and returns the room's state after it

@@ -26,6 +26,17 @@ type Queue struct {
 	// (if they come back they keep their place, in the rejoin line). After
 	// a store outage nobody is passed over for this long either. Default 15s.
 	HeartbeatGrace time.Duration `mapstructure:"heartbeat_grace"`
+	// SleepGrace is how long a waiting page that said it went to sleep
+	// (hidden, frozen or offline: a locked phone, another tab) counts as
+	// present, 1m..1h: release does not pass over a person asleep for less
+	// than this plus heartbeat_grace. Each honest sleeper who never comes
+	// back costs one release slot, as anyone does who leaves within
+	// heartbeat_grace of their turn. Default 10m.
+	SleepGrace time.Duration `mapstructure:"sleep_grace"`
+	// NoticeLead is the estimated wait under which the waiting page tells
+	// the person their turn is near (title, sound, vibration, system
+	// notification), 10s..30m. Default 2m.
+	NoticeLead time.Duration `mapstructure:"notice_lead"`
 	// MaxReleaseStep is the most release time one step of the cursor
 	// accounts for, 50ms..1s: release missed while the store was
 	// unreachable (an outage, a failover, the whole fleet stopped) is lost
@@ -54,13 +65,16 @@ type Simulation struct {
 }
 
 func defaultQueue() Queue {
-	return Queue{MaxPoll: 120 * time.Second, HeartbeatGrace: 15 * time.Second, MaxReleaseStep: admission.DefaultMaxStep}
+	return Queue{MaxPoll: 120 * time.Second, HeartbeatGrace: 15 * time.Second, SleepGrace: 10 * time.Minute,
+		NoticeLead: 2 * time.Minute, MaxReleaseStep: admission.DefaultMaxStep}
 }
 
 func (ps *problems) queue(c Config) {
 	q := c.Queue
 	ps.durationRange("queue.max_poll", q.MaxPoll, 10*time.Second, 10*time.Minute)
 	ps.durationRange("queue.heartbeat_grace", q.HeartbeatGrace, time.Second, 10*time.Minute)
+	ps.durationRange("queue.sleep_grace", q.SleepGrace, time.Minute, time.Hour)
+	ps.durationRange("queue.notice_lead", q.NoticeLead, 10*time.Second, 30*time.Minute)
 	ps.durationRange("queue.max_release_step", q.MaxReleaseStep, 50*time.Millisecond, time.Second)
 	if !(q.ExpectedLeaveShare >= 0 && q.ExpectedLeaveShare <= 0.9) {
 		ps.add("queue.expected_leave_share", "must be between 0 and 0.9, got %v", q.ExpectedLeaveShare)

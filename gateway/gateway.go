@@ -60,6 +60,15 @@ type Options struct {
 	// were told to make before release passes over them as gone, when the
 	// store implements admission.Presence; default 15 s. Negative: never.
 	HeartbeatGrace time.Duration
+	// SleepGrace is how long a waiting page that said it went to sleep
+	// (hidden, frozen or offline: see away) counts as present, on top of
+	// HeartbeatGrace; default 10 min. Negative: such pages are held to
+	// their last poll's promise like everyone.
+	SleepGrace time.Duration
+	// NoticeLead is the estimated wait under which status answers say
+	// "soon", so that the page tells the person their turn is near;
+	// default 2 min.
+	NoticeLead time.Duration
 
 	// Abuse sets the per-device and per-address budgets (see Abuse).
 	Abuse Abuse
@@ -153,6 +162,10 @@ func New(o Options) (*Gateway, error) {
 	if o.HeartbeatGrace == 0 {
 		o.HeartbeatGrace = 15 * time.Second
 	}
+	if o.SleepGrace == 0 {
+		o.SleepGrace = 10 * time.Minute
+	}
+	setDefault(&o.NoticeLead, 2*time.Minute)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -249,6 +262,7 @@ var (
 	pathRoom      = []byte("/waitroom")
 	pathJoin      = []byte("/waitroom/api/join")
 	pathStatus    = []byte("/waitroom/api/status")
+	pathAway      = []byte("/waitroom/api/away")
 	pathStatic    = []byte("/waitroom/static/")
 	pathSignals   = []byte("/waitroom/api/signals")
 	pathDraw      = []byte("/waitroom/api/draw")
@@ -270,6 +284,8 @@ func (g *Gateway) Handle(ctx *fasthttp.RequestCtx) {
 		err = g.status(ctx)
 	case bytes.Equal(path, pathJoin):
 		err = g.join(ctx)
+	case bytes.Equal(path, pathAway):
+		err = g.away(ctx)
 	case bytes.Equal(path, prefixRoom):
 		err = g.page(ctx)
 	case bytes.HasPrefix(path, pathStatic):
@@ -332,6 +348,13 @@ func (g *Gateway) asset(ctx *fasthttp.RequestCtx, name []byte) error {
 	}
 	ctx.Response.Header.Set("Cache-Control", cache)
 	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	if gz, ok := web.Gzipped(string(name)); ok {
+		ctx.Response.Header.Set("Vary", "Accept-Encoding")
+		if ctx.Request.Header.HasAcceptEncoding("gzip") {
+			ctx.Response.Header.Set("Content-Encoding", "gzip")
+			body = gz
+		}
+	}
 	ctx.SetBody(body)
 	return nil
 }

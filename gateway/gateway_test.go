@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/waitroom/waitroom/gateway"
+	"github.com/waitroom/waitroom/gateway/web"
 	"github.com/waitroom/waitroom/ticket"
 )
 
@@ -336,6 +339,33 @@ func TestGateway_Reserved(t *testing.T) {
 	resp, _ := p.do("GET", "/waitroom/", "", map[string]string{"Accept-Language": "en-US,en;q=0.9"})
 	if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
 		t.Errorf("waiting page CSP = %q", resp.Header.Get("Content-Security-Policy"))
+	}
+}
+
+// The page's script and style travel compressed to every browser that
+// takes gzip, and plain to anyone else.
+func TestGateway_AssetsGzip(t *testing.T) {
+	h := mustHarness(t, harnessOptions{})
+	p := h.person()
+	want, _, _ := web.Asset("app.js")
+	for _, enc := range []string{"gzip, deflate, br", "identity"} {
+		// Setting Accept-Encoding stops net/http from decompressing itself.
+		resp, body := p.do("GET", "/waitroom/static/app.js", "", map[string]string{"Accept-Encoding": enc})
+		if enc != "identity" {
+			if resp.Header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("Accept-Encoding %q: Content-Encoding %q", enc, resp.Header.Get("Content-Encoding"))
+			}
+			r, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(r)
+		} else if resp.Header.Get("Content-Encoding") != "" {
+			t.Fatalf("Accept-Encoding identity: Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+		}
+		if !bytes.Equal(body, want) || resp.Header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("Accept-Encoding %q: %d bytes (want app.js's %d), Vary %q", enc, len(body), len(want), resp.Header.Get("Vary"))
+		}
 	}
 }
 

@@ -187,10 +187,13 @@ type standing struct {
 	Paused      bool   `json:"paused"`
 	PauseReason string `json:"pause_reason"`
 	Rejoining   bool   `json:"rejoining"`
+	Soon        bool   `json:"soon"`
 	RatePerHour int64  `json:"rate_per_hour"`
 	Admission   string `json:"admission"`
-	Redirect    string `json:"redirect"`
-	Error       *struct {
+	// AdmissionSeconds is how long the admission lasts from now.
+	AdmissionSeconds int64  `json:"admission_seconds"`
+	Redirect         string `json:"redirect"`
+	Error            *struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`

@@ -182,6 +182,20 @@ func (g *Gateway) authCallback(ctx *fasthttp.RequestCtx, method string) error {
 	case err != nil:
 		return err
 	}
+	if place.Existing {
+		// A place whose admission ran out is spent: verifying again takes a
+		// new one at the back of the line (the record keeps the first).
+		over, err := g.admissionOver(r, place.Position, g.o.Now())
+		if err != nil {
+			return err
+		}
+		if over {
+			if place.Position, err = g.o.Store.Join(c, r.Name); err != nil {
+				return err
+			}
+			place.Existing = false
+		}
+	}
 	if place.Position > 0 {
 		r.Controller.NoteIssued(place.Position)
 	}

@@ -21,8 +21,23 @@ type presence struct {
 	room    string
 	pending []admission.Beat
 	spare   []admission.Beat
+	// later[(seq+d-1) % len(later)] holds the promises to send d flushes
+	// from now (see noteLater); seq counts flushes.
+	later   [leftDelay][]admission.Beat
+	seq     int
 	failing bool
 }
+
+// A page's beacons (it goes to sleep, or is unloaded) may reach another
+// gateway than its last poll did, milliseconds apart, and the store keeps
+// whichever promise is written last. So a beacon's promise waits a few
+// flushes: by then every promise the page made before it, on any gateway
+// whose flushes keep time, has been written. Leaving follows going to sleep
+// (a closed tab is first hidden), so it waits longer.
+const (
+	sleepDelay = 2 // flushes, half a second to three quarters
+	leftDelay  = 4
+)
 
 // maxPendingBeats bounds the promises held between two flushes (16 MiB).
 // Beyond it new ones are dropped: a person whose promise was dropped keeps
@@ -38,15 +53,32 @@ const beatEvery = 250 * time.Millisecond
 // buffer has grown, one short critical section.
 func (p *presence) note(room string, pos int64, until time.Time) {
 	p.mu.Lock()
-	if p.room != room {
-		// The gateway moved to the next window's room; the old room's
-		// promises no longer matter.
-		p.room, p.pending = room, p.pending[:0]
-	}
+	p.follow(room)
 	if len(p.pending) < maxPendingBeats {
 		p.pending = append(p.pending, admission.Beat{Position: pos, Until: until.Add(p.grace)})
 	}
 	p.mu.Unlock()
+}
+
+// noteLater is note for a promise to send flushes (1..leftDelay) flushes
+// from now, after whatever this gateway noted meanwhile.
+func (p *presence) noteLater(room string, pos int64, until time.Time, flushes int) {
+	p.mu.Lock()
+	p.follow(room)
+	slot := &p.later[(p.seq+flushes-1)%leftDelay]
+	if len(*slot) < maxPendingBeats {
+		*slot = append(*slot, admission.Beat{Position: pos, Until: until.Add(p.grace)})
+	}
+	p.mu.Unlock()
+}
+
+// follow drops the promises noted for another room: the gateway moved to
+// the next window's room, and the old room's no longer matter. Called with
+// mu held.
+func (p *presence) follow(room string) {
+	if p.room != room {
+		p.room, p.pending, p.later = room, p.pending[:0], [leftDelay][]admission.Beat{}
+	}
 }
 
 // flush sends what was noted since the previous flush in one store call.
@@ -57,6 +89,12 @@ func (p *presence) flush(ctx context.Context) {
 	p.mu.Lock()
 	room, batch := p.room, p.pending
 	p.pending, p.spare = p.spare[:0], batch
+	if slot := &p.later[p.seq%leftDelay]; len(*slot) > 0 {
+		// The delayed promises go first: what this gateway noted since is
+		// newer. The slot's array now belongs to the batch.
+		batch, *slot = append(*slot, batch...), nil
+	}
+	p.seq++
 	p.mu.Unlock()
 	if len(batch) == 0 {
 		return

@@ -49,44 +49,68 @@ func (g *Gateway) status(ctx *fasthttp.RequestCtx) error {
 		return errMethod
 	}
 	g.metrics.statusPolls.Add(1)
-	tok, device := cookies(&ctx.Request.Header, cookieTicket, cookieDevice)
-	if tok = ticketFrom(ctx, tok); len(tok) == 0 {
-		return errNoTicket
-	}
-	r := g.Room()
-	now := g.o.Now()
 	var q ticket.Queue
-	if err := r.Queue.Verify(tok, device, now, &q); err != nil {
+	r, tok, now, err := g.readTicket(ctx, &q)
+	if err != nil {
 		return err
 	}
 	return g.respond(ctx, r, tok, &q, now, false)
 }
 
+// readTicket verifies the request's ticket (the ticket cookie, or a bearer
+// header) into q, for the room served now and at the gateway's time now.
+func (g *Gateway) readTicket(ctx *fasthttp.RequestCtx, q *ticket.Queue) (r *Room, tok []byte, now time.Time, err error) {
+	tok, device := cookies(&ctx.Request.Header, cookieTicket, cookieDevice)
+	if tok = ticketFrom(ctx, tok); len(tok) == 0 {
+		return nil, nil, now, errNoTicket
+	}
+	r, now = g.Room(), g.o.Now()
+	return r, tok, now, r.Queue.Verify(tok, device, now, q)
+}
+
+// crossSite reports whether the browser says the request comes from
+// another site's page: such a page must not join or speak for anyone.
+func crossSite(ctx *fasthttp.RequestCtx) bool {
+	return bytes.Equal(ctx.Request.Header.Peek("Sec-Fetch-Site"), []byte("cross-site"))
+}
+
 // join hands out a place, or the same place again to a device that holds a
-// valid ticket: a refresh never costs a place. A new place is within the
-// device's and the address's budgets (see allowPlace).
+// valid ticket: a refresh never costs a place. A place whose admission ran
+// out (see admit) is answered as such, unless the body asks for a new one
+// ({"again":true}): then it takes a new place at the back of the line, or in
+// identity mode verifies again (see authCallback). A new place is within
+// the device's and the address's budgets (see allowPlace).
 func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsPost() {
 		return errMethod
 	}
-	if bytes.Equal(ctx.Request.Header.Peek("Sec-Fetch-Site"), []byte("cross-site")) {
+	if crossSite(ctx) {
 		return errCrossSite
 	}
 	now := g.o.Now()
 	r := g.Room()
 	d := g.deviceOf(ctx)
+	in, bodyErr := joinBody(ctx)
 	if tok := ticketFrom(ctx, cookie(&ctx.Request.Header, cookieTicket)); len(tok) > 0 {
 		var q ticket.Queue
 		if r.Queue.Verify(tok, d.id, now, &q) == nil {
-			return g.respond(ctx, r, tok, &q, now, true)
+			over := false
+			if in.Again {
+				var err error
+				if over, err = g.admissionOver(r, q.Position, now); err != nil {
+					return err
+				}
+			}
+			if !over {
+				return g.respond(ctx, r, tok, &q, now, true)
+			}
 		}
 	}
 	if g.o.Identity != nil {
 		return errVerifyFirst
 	}
-	in, err := readJoin(ctx)
-	if err != nil {
-		return err
+	if bodyErr != nil {
+		return bodyErr
 	}
 	if err := g.allowPlace(ctx, d, in.Proof, now); err != nil {
 		return err
@@ -105,6 +129,44 @@ func (g *Gateway) join(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	return g.respond(ctx, r, tok, &q, now, true)
+}
+
+// away records that a waiting page is going to sleep: hidden or frozen
+// (the page sends it with navigator.sendBeacon as it goes). Its holder
+// counts as present for SleepGrace, so that release does not pass over a
+// phone that was locked for a few minutes; their next poll replaces the
+// promise. With left=1 the page is being unloaded (closed, reloaded, or
+// navigated away): its holder is held to the heartbeat grace from now,
+// like anyone who stops polling. It answers 204 and never touches the store.
+func (g *Gateway) away(ctx *fasthttp.RequestCtx) error {
+	if !ctx.IsPost() {
+		return errMethod
+	}
+	if crossSite(ctx) {
+		return errCrossSite
+	}
+	var q ticket.Queue
+	r, _, now, err := g.readTicket(ctx, &q)
+	if err != nil {
+		return err
+	}
+	if g.presence != nil && g.o.SleepGrace > 0 && q.Rejoin == 0 && q.Position > r.Controller.Snapshot().Admitted {
+		until, delay := now.Add(g.o.SleepGrace), sleepDelay
+		if bytes.Equal(ctx.QueryArgs().Peek("left"), []byte("1")) {
+			until, delay = now, leftDelay
+		}
+		g.presence.noteLater(r.Name, q.Position, until, delay)
+	}
+	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	return nil
+}
+
+// asleep reports whether a status poll comes from a page that is hidden
+// (away=1 in the query): a hidden page's timers are throttled to a minute
+// or stopped, so it promises what a sleeping page promises (see away).
+func asleep(ctx *fasthttp.RequestCtx) bool {
+	return ctx.IsGet() && bytes.Equal(ctx.QueryArgs().Peek("away"), []byte("1"))
 }
 
 // issueTicket signs q and sets it as the ticket cookie.
@@ -198,12 +260,21 @@ func (g *Gateway) writeWaiting(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q 
 	}
 	poll := g.pollAfter(wait)
 	if g.presence != nil && q.Rejoin == 0 && q.Position > snap.Admitted {
-		g.presence.note(r.Name, q.Position, now.Add(poll))
+		promise := poll
+		if g.o.SleepGrace > 0 && asleep(ctx) {
+			promise = max(poll, g.o.SleepGrace)
+		}
+		g.presence.note(r.Name, q.Position, now.Add(promise))
 	}
 	var buf [1024]byte
 	b := appendStanding(buf[:0], echo, "waiting", q.Position, ahead, wait, poll, paused, snap)
 	if q.Rejoin > 0 {
 		b = append(b, `,"rejoining":true`...)
+	}
+	if paused == "" && wait <= g.o.NoticeLead {
+		// The page tells the person, even in another tab, that their
+		// turn is near.
+		b = append(b, `,"soon":true`...)
 	}
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
@@ -215,14 +286,33 @@ func (g *Gateway) writeWaiting(ctx *fasthttp.RequestCtx, r *Room, tok []byte, q 
 	return nil
 }
 
+// errAdmissionExpired answers a person whose time to enter ran out.
+var errAdmissionExpired = &Error{Status: fasthttp.StatusGone, Code: "admission_expired",
+	Message: "your time to enter has run out: take a new place in line at /waitroom/"}
+
 // admit issues the admission token the backend and the proxy check. tok is
 // the verified ticket, echo what the answer repeats of it (nil: nothing).
+// An admission lasts the token's lifetime (session_duration) from the first
+// instant the holder was let in (admission.Entries): within it every
+// answer gives a token expiring at the same instant, so a person who comes
+// back goes straight in; after it the answer is errAdmissionExpired.
 func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *ticket.Queue, snap *admission.Snapshot, now time.Time) error {
 	// One session per place, so one per person: every token issued for this
 	// place carries the same session id, and ending the session ends them all.
 	sid := sessionOf(r.Name, q.Subject)
 	if g.ended.has(sid) {
 		return errSessionEnded
+	}
+	first, err := g.entered(r, q.Position, now)
+	if err != nil {
+		// The cursor's grant stands without the store; only when this
+		// admission began cannot be read. Count it from now: at worst it
+		// ends later than it should by as long as the store is away.
+		g.storeFailed(ctx, opAdmit, "cannot read when an admission began; counting it from now", err)
+		first = now
+	}
+	if !first.Add(g.o.Admission.TTL()).After(now) {
+		return errAdmissionExpired
 	}
 	token, claims, err := g.o.Admission.Issue(ticket.Admission{
 		Subject:  base64.RawURLEncoding.EncodeToString(q.Subject[:]),
@@ -231,11 +321,12 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 		Position: q.Position,
 		Method:   g.methodName(q.Method),
 		ID:       base64.RawURLEncoding.EncodeToString(sid[:]),
-	}, now)
+	}, first)
 	if err != nil {
 		return err
 	}
-	g.setCookie(ctx, cookieAdmission, token, "/", claims.Expiry.Sub(now))
+	left := claims.Expiry.Sub(now)
+	g.setCookie(ctx, cookieAdmission, token, "/", left)
 	g.noteAdmission(ctx, r.Name, q.Position, claims.Method)
 	redirect := r.Queue.ReturnPath(tok)
 	if redirect == "" {
@@ -244,6 +335,8 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 	b := appendStanding(make([]byte, 0, 1024), echo, "admitted", q.Position, 0, 0, 0, snap.PauseReason(), snap)
 	b = append(b, `,"admission":`...)
 	b = strconv.AppendQuote(b, token) // base64url and dots only
+	b = append(b, `,"admission_seconds":`...)
+	b = strconv.AppendInt(b, int64(left/time.Second), 10)
 	b = append(b, `,"redirect":`...)
 	rj, _ := json.Marshal(redirect)
 	b = append(append(b, rj...), '}')
@@ -251,6 +344,32 @@ func (g *Gateway) admit(ctx *fasthttp.RequestCtx, r *Room, tok, echo []byte, q *
 	ctx.Response.Header.SetBytesKV(hdrCacheControl, valNoStore)
 	ctx.Write(b)
 	return nil
+}
+
+// entered returns the first instant the holder of pos, which the cursor
+// has passed, was let in: now, for a store that does not keep it.
+func (g *Gateway) entered(r *Room, pos int64, now time.Time) (time.Time, error) {
+	e, ok := g.o.Store.(admission.Entries)
+	if !ok {
+		return now, nil
+	}
+	c, cancel := context.WithTimeout(context.Background(), admitTimeout)
+	defer cancel()
+	return e.Enter(c, r.Name, pos, now)
+}
+
+// admissionOver reports whether the holder of pos was let in longer than
+// an admission lasts ago: their place is spent. A place the cursor has not
+// reached is not.
+func (g *Gateway) admissionOver(r *Room, pos int64, now time.Time) (bool, error) {
+	if pos < 1 || pos > r.Controller.Snapshot().Admitted {
+		return false, nil
+	}
+	first, err := g.entered(r, pos, now)
+	if err != nil {
+		return false, err
+	}
+	return !first.Add(g.o.Admission.TTL()).After(now), nil
 }
 
 // appendStanding appends the fields every join and status answer shares,
@@ -384,25 +503,30 @@ func validDevice(d []byte) bool {
 	return true
 }
 
-// joinRequest is what a join may say: where the person wanted to go (an
-// unusable path, not local, too long, or inside the waiting room, becomes
-// "/"), and a proof of work when their address needs one (see challenge).
+// joinRequest is what a join asks: where the person wanted to go, whether
+// they want a new place because their admission ran out, and a proof of
+// work when their address needs one (see challenge).
 type joinRequest struct {
 	Return string `json:"return"`
+	Again  bool   `json:"again"`
 	Proof  string `json:"proof"`
 }
 
-// readJoin reads a join's JSON body, or the return query parameter; a body
-// that is not JSON is an error.
-func readJoin(ctx *fasthttp.RequestCtx) (joinRequest, error) {
+// joinBody reads a join's JSON body {"return":"/path","again":true} (both
+// optional), or without a body the return query parameter. An unusable path (not local,
+// too long, or inside the waiting room) becomes "/"; a body that is not
+// JSON is an error, reported with what could be read.
+func joinBody(ctx *fasthttp.RequestCtx) (joinRequest, error) {
 	in := joinRequest{Return: string(ctx.QueryArgs().Peek("return"))}
+	var err error
 	if body := bytes.TrimSpace(ctx.PostBody()); len(body) > 0 {
+		in = joinRequest{}
 		if len(body) > 4096 || json.Unmarshal(body, &in) != nil {
-			return joinRequest{}, errBadJSON
+			in, err = joinRequest{}, errBadJSON
 		}
 	}
 	in.Return = localPath(in.Return)
-	return in, nil
+	return in, err
 }
 
 // localPath returns p if it is a path on this site outside the waiting

@@ -100,7 +100,9 @@ func findInversions(ps []person, allowance time.Duration, scale float64) Inversi
 
 // Accuracy compares each admitted person's predicted wait (eta_seconds of
 // their first answer) with their actual wait (simulated time from that
-// answer to their first "admitted" answer).
+// answer to their first "admitted" answer). People whose turn came while
+// their device slept are left out: they entered when they woke, later than
+// the estimate promised and by their own doing (see person.late).
 type Accuracy struct {
 	People int64 `json:"people"`
 	// Within counts predictions within Tolerance of the actual wait, or
@@ -139,14 +141,14 @@ func measureAccuracy(ps []person, scale, tolerance float64, floor time.Duration)
 	var absSum float64
 	n := 0
 	for i := range ps {
-		if ps[i].admitted != 0 && ps[i].joined != 0 {
+		if ps[i].admitted != 0 && ps[i].joined != 0 && !ps[i].late() {
 			n++
 		}
 	}
 	stride := max(1, (n+sampleSize-1)/sampleSize) // spread over the whole crowd
 	for i := range ps {
 		p := &ps[i]
-		if p.admitted == 0 || p.joined == 0 {
+		if p.admitted == 0 || p.joined == 0 || p.late() {
 			continue
 		}
 		pred := float64(p.eta)
@@ -261,24 +263,36 @@ func idealFinish(steps []rateStep, n int64) (time.Duration, bool) {
 }
 
 // LastAdmitted compares the last admission with the time the configured
-// rate needs for the people who stayed (did not give up).
+// rate needs for the people who stayed (did not give up). The admission of
+// someone whose turn came while their device slept is when they woke, a
+// time of their choosing: it is left out of the last admission (they count
+// among those who stayed: release spent their place on them) and reported
+// as LateLastSeconds.
 type LastAdmitted struct {
 	Stayed          int64   `json:"stayed"`
 	StayedFullScale int64   `json:"stayed_full_scale"`
 	LastSeconds     float64 `json:"last_admitted_s"`
 	IdealSeconds    float64 `json:"stayed_over_rate_s"`
 	Ratio           float64 `json:"ratio"`
+	Late            int64   `json:"admitted_on_waking,omitempty"`
+	LateLastSeconds float64 `json:"last_admitted_on_waking_s,omitempty"`
 }
 
 func lastAdmitted(ps []person, sc *Scenario) LastAdmitted {
 	var out LastAdmitted
-	var last time.Duration
+	var last, late time.Duration
 	for i := range ps {
 		if ps[i].state != stGone {
 			out.Stayed++
 		}
+		if ps[i].late() {
+			out.Late++
+			late = max(late, ps[i].admitted)
+			continue
+		}
 		last = max(last, ps[i].admitted)
 	}
+	out.LateLastSeconds = simSeconds(late, sc.TimeScale)
 	out.StayedFullScale = int64(math.Round(float64(out.Stayed) * sc.CrowdScale))
 	out.LastSeconds = simSeconds(last, sc.TimeScale)
 	if ideal, ok := idealFinish(rateSteps(sc), out.Stayed); ok && ideal > 0 {

@@ -90,6 +90,12 @@ type person struct {
 	flags    uint8
 	tries    uint8
 	method   uint8 // index in the scenario's identity.methods of the verification that gave the place
+
+	// sleepFor is how long the device sleeps (real), zero for people whose
+	// device never does; sleepAt when it falls asleep, planned at joining
+	// (zero: not yet planned, or admitted first); sleep how it went.
+	sleepFor, sleepAt time.Duration
+	sleep             sleepState
 }
 
 // event is a person's next action, due at a real time since the opening.
@@ -163,6 +169,7 @@ type engine struct {
 	failed   atomic.Int64
 	dropped  atomic.Int64 // failed while holding a place
 	rejoined atomic.Int64 // passed over as gone while still polling
+	slept    sleepCounts
 	requests atomic.Int64 // requests to the gateways
 	lagMax   atomic.Int64 // largest lateness since the last sample, ns
 
@@ -220,6 +227,9 @@ func newEngine(sc *Scenario, o Options, r *rig) *engine {
 		}
 		if rng.Float64() < sc.SecondDeviceShare {
 			p.flags |= fSecond
+		}
+		if sl := sc.Sleep; sl.Share > 0 && rng.Float64() < sl.Share {
+			p.sleepFor = sc.Real(sl.For[0].D() + time.Duration(float64(sl.For[1]-sl.For[0])*rng.Float64()))
 		}
 	}
 	if sa := sc.SharedAddress; sa != nil {

@@ -125,6 +125,7 @@ func spawnRig(ctx context.Context, sc *Scenario, waitroom, logDir string) (r *ri
 		// The loadtest is the fleet's load balancer: it names each
 		// person's and attacker's address in X-Forwarded-For.
 		"trusted_proxies": []string{"127.0.0.1/32"},
+		"queue":           map[string]any{"sleep_grace": sc.Sleep.Grace.D().String()},
 	}
 	// One simulated clock for the whole fleet, the identity provider too
 	// (it signs ID tokens the gateways check against their clock).

@@ -31,10 +31,11 @@ const (
 	epAdmin
 	epPage      // the waiting page, which issues the device
 	epChallenge // a proof-of-work challenge
+	epAway      // a page's beacon as its device falls asleep
 	numEndpoints
 )
 
-var endpointNames = [numEndpoints]string{"join", "status", "auth_start", "idp_authorize", "auth_callback", "backend", "bypass", "admin", "page", "challenge"}
+var endpointNames = [numEndpoints]string{"join", "status", "auth_start", "idp_authorize", "auth_callback", "backend", "bypass", "admin", "page", "challenge", "away"}
 
 func (ep endpoint) String() string { return endpointNames[ep] }
 
@@ -110,6 +111,9 @@ func (w *worker) step(id int32, p *person) (time.Duration, bool) {
 			e.gone.Add(1)
 			return 0, false
 		}
+		if p.sleepAt != 0 && p.sleep == sleepNone && e.since() >= p.sleepAt {
+			return w.fallAsleep(p), true
+		}
 		s, sent, recv, f = w.status(p)
 	}
 	if f != nil {
@@ -154,6 +158,11 @@ func (w *worker) standing(id int32, p *person, s standing, sent, recv time.Durat
 		if p.flags&fGivesUp != 0 && s.State != "admitted" {
 			p.giveUp = recv + max(sc.Real(w.giveUpAfter(s.Eta)), 1)
 		}
+		if p.sleepFor > 0 && s.State == "waiting" {
+			w.planSleep(p, recv, s.Eta)
+		}
+	} else if p.sleep == sleepAsleep {
+		w.woke(p, s)
 	}
 	switch s.State {
 	case "admitted":
@@ -167,7 +176,9 @@ func (w *worker) standing(id int32, p *person, s standing, sent, recv time.Durat
 		}
 		if s.Rejoining && p.flags&fRejoined == 0 {
 			p.flags |= fRejoined
-			e.rejoined.Add(1)
+			if p.sleep != sleepSkipped { // a sleeper was not polling: counted apart
+				e.rejoined.Add(1)
+			}
 		}
 		if p.flags&fSecond != 0 {
 			p.flags &^= fSecond
@@ -187,6 +198,9 @@ func (w *worker) standing(id int32, p *person, s standing, sent, recv time.Durat
 		next := recv + sc.Real(poll)
 		if p.giveUp != 0 && p.giveUp < next {
 			next = p.giveUp
+		}
+		if p.sleep == sleepNone && p.sleepAt != 0 && p.sleepAt < next {
+			next = p.sleepAt
 		}
 		return next, true
 	}

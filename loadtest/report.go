@@ -36,9 +36,11 @@ type Report struct {
 	LastAdmitted LastAdmitted           `json:"last_admitted"`
 	Bypass       map[string]BypassCount `json:"bypass"`
 	SecondDevice SecondDevice           `json:"second_device"`
-	SchedulerLag SchedulerLag           `json:"scheduler_lag"`
-	Changes      []ChangeResult         `json:"changes,omitempty"`
-	Faults       []FaultResult          `json:"store_faults,omitempty"`
+	// Sleepers is how people whose device slept fared (scenarios with sleep).
+	Sleepers     *Sleepers      `json:"sleepers,omitempty"`
+	SchedulerLag SchedulerLag   `json:"scheduler_lag"`
+	Changes      []ChangeResult `json:"changes,omitempty"`
+	Faults       []FaultResult  `json:"store_faults,omitempty"`
 	// ReleasedPerSecond is the room's release over time, with store faults.
 	ReleasedPerSecond []ReleasePoint `json:"released_per_second,omitempty"`
 	// Crowd is how many of the crowd got a place (a run with attackers or a
@@ -208,6 +210,10 @@ func (e *engine) report(started time.Time, reason string) *Report {
 	r.LastAdmitted = lastAdmitted(e.people, sc)
 	for k := range numBypassKinds {
 		r.Bypass[k.String()] = e.bypass.c[k]
+	}
+	if sc.Sleep.Share > 0 {
+		sl := e.sleepers()
+		r.Sleepers = &sl
 	}
 	r.SecondDevice = e.second.SecondDevice
 	r.SecondDevice.Applicable = sc.Identity.Enabled
@@ -393,6 +399,11 @@ func properties(r *Report, sc *Scenario) []Property {
 	add("errors", exp, fmt.Sprintf("%s of %s requests (%.3g%%)", num(r.Requests.Errors), num(r.Requests.Total), 100*r.Requests.ErrorShare),
 		x.ErrorShareMax != nil, x.ErrorShareMax != nil && r.Requests.ErrorShare <= *x.ErrorShareMax)
 	add("positions unique", "no place handed to two people", fmt.Sprintf("%s duplicates", num(r.DuplicatePositions)), true, r.DuplicatePositions == 0)
+	if sl := r.Sleepers; sl != nil {
+		add("sleepers kept their place", fmt.Sprintf("0 people who slept less than %s passed over", fmtSim(secs(sl.GraceSeconds))),
+			fmt.Sprintf("%s of %s who slept (%s woke to wait on, %s to find their turn had come)", num(sl.PassedOverShort), num(sl.Slept), num(sl.Waited), num(sl.Late)),
+			true, sl.PassedOverShort == 0)
+	}
 	if len(sc.StoreFaults) > 0 {
 		faultProperties(r, sc, add)
 	}
@@ -489,6 +500,11 @@ func (r *Report) Markdown() string {
 		p(" (simulated people).\n\n")
 	}
 	p("![admitted per minute](admitted-per-minute.svg)\n\n![queue length](queue.svg)\n\n")
+	if sl := r.Sleepers; sl != nil {
+		p("## Sleeping devices\n\n%s people (simulated) were to put their device to sleep while waiting; %s did (the others were admitted or gave up first), sending the beacon a hidden page sends and polling nothing until they woke. Release passed over %s of them (%s of whom slept less than the gateways' sleep grace of %s). %s woke to wait on in their place, %s gave up while asleep, and %s woke to find their turn had come while they slept and went straight in: their admissions (the last %s after the opening) are when they chose to come back, so they are left out of the last admission and of the predicted-wait figures.\n\n",
+			num(sl.Planned), num(sl.Slept), num(sl.PassedOver), num(sl.PassedOverShort), fmtSim(secs(sl.GraceSeconds)), num(sl.Waited),
+			num(sl.Slept-sl.Waited-sl.Late-sl.PassedOver), num(sl.Late), fmtSim(secs(la.LateLastSeconds)))
+	}
 	if len(r.Faults) > 0 {
 		p("## Store faults\n\nThe room's release count was read through the operator API every %v (real); \"back\" is the first read that reached the store after the fault ended.\n\n", faultSampleEvery)
 		p("| fault | at | ended | back | released to back + 2 s (rate: %s) | to back + 1 min (rate: %s) | peak in a second |\n|---|---:|---:|---:|---:|---:|---:|\n",

@@ -37,6 +37,7 @@ type Scenario struct {
 
 	Arrival Arrival `yaml:"arrival"`
 	GiveUp  GiveUp  `yaml:"give_up"`
+	Sleep   Sleep   `yaml:"sleep"`
 	Polling Polling `yaml:"polling"`
 	// SecondDeviceShare of people verify again from another device, with
 	// another method when there are several, which must be refused
@@ -101,6 +102,25 @@ type GiveUp struct {
 	// ExponentialMean: they leave an exponentially distributed time after
 	// joining, with this mean.
 	ExponentialMean Duration `yaml:"exponential_mean"`
+}
+
+// Sleep is whose device sleeps once while they wait (a locked phone,
+// another app): the page sends the gateway the beacon it sends when it is
+// hidden (POST /waitroom/api/away), polls nothing while asleep, and polls
+// at once when it wakes. With Share > 0, For is required.
+type Sleep struct {
+	// Share of people whose device sleeps.
+	Share float64 `yaml:"share"`
+	// For [a, b]: each sleeps a uniformly drawn time, simulated.
+	For []Duration `yaml:"for"`
+	// AtShareOfWait [a, b]: they fall asleep after a uniformly drawn share
+	// of the wait they were told at joining, 0 <= a <= b. Default [0.05,
+	// 0.95]. Whoever is admitted first never sleeps.
+	AtShareOfWait []float64 `yaml:"at_share_of_wait"`
+	// Grace is the gateways' queue.sleep_grace: nobody who slept less must
+	// be passed over. A spawned fleet is configured with it; default 10m,
+	// the gateway's default.
+	Grace Duration `yaml:"grace"`
 }
 
 // Polling is how waiting people poll: as the gateway says (poll_after_ms),
@@ -320,6 +340,7 @@ func (s *Scenario) normalize() error {
 	}
 	s.Arrival.validate(bad)
 	s.GiveUp.validate(bad)
+	s.Sleep.validate(bad)
 	if s.Polling.Obey && s.Polling.Every != 0 {
 		bad("polling", "set obey or every, not both")
 	}
@@ -457,6 +478,33 @@ func (g *GiveUp) validate(bad func(string, string, ...any)) {
 	}
 }
 
+// defaultSleepGrace is the gateway's default queue.sleep_grace.
+const defaultSleepGrace = 10 * time.Minute
+
+func (sl *Sleep) validate(bad func(string, string, ...any)) {
+	if !(sl.Share >= 0 && sl.Share <= 1) {
+		bad("sleep.share", "%v: want a share in [0, 1]", sl.Share)
+	}
+	if sl.Share > 0 && (len(sl.For) != 2 || !(sl.For[0] > 0 && sl.For[0] <= sl.For[1])) {
+		bad("sleep.for", "want [a, b] with 0 < a <= b, durations like [\"1m\", \"8m\"]")
+	}
+	if sl.Share == 0 && sl.For != nil {
+		bad("sleep", "a duration without a share: set sleep.share")
+	}
+	if sl.AtShareOfWait == nil {
+		sl.AtShareOfWait = []float64{0.05, 0.95}
+	}
+	if len(sl.AtShareOfWait) != 2 || !(sl.AtShareOfWait[0] >= 0 && sl.AtShareOfWait[0] <= sl.AtShareOfWait[1]) {
+		bad("sleep.at_share_of_wait", "%v: want [a, b] with 0 <= a <= b (shares of the predicted wait)", sl.AtShareOfWait)
+	}
+	if sl.Grace == 0 {
+		sl.Grace = Duration(defaultSleepGrace)
+	}
+	if sl.Grace < Duration(time.Minute) || sl.Grace > Duration(time.Hour) {
+		bad("sleep.grace", "%v: want 1m..1h, as the gateway's queue.sleep_grace", sl.Grace.D())
+	}
+}
+
 func (id *Identity) validate(bad func(string, string, ...any)) {
 	if !id.Enabled {
 		if len(id.Methods) > 0 || id.ProviderLatency != 0 || id.ProviderCapacity != 0 {
@@ -518,6 +566,11 @@ func (f *Fleet) validate(bad func(string, string, ...any)) {
 		for k := range sp.Config {
 			if slices.Contains(reservedConfig, k) {
 				bad("fleet.spawn.config."+k, "set by the loadtest itself")
+			}
+		}
+		if q, ok := sp.Config["queue"].(map[string]any); ok {
+			if _, set := q["sleep_grace"]; set {
+				bad("fleet.spawn.config.queue.sleep_grace", "set by the loadtest itself from sleep.grace")
 			}
 		}
 		if id, ok := sp.Config["identity"].(map[string]any); ok {

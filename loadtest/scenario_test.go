@@ -32,6 +32,9 @@ func TestParseScenario_Defaults(t *testing.T) {
 	if *sc.Expect.AccuracyWithin != 0.10 || sc.Expect.AccuracyFloor.D() != time.Second {
 		t.Errorf("accuracy defaults: %v, %v", *sc.Expect.AccuracyWithin, sc.Expect.AccuracyFloor.D())
 	}
+	if sl := sc.Sleep; sl.Share != 0 || sl.Grace.D() != 10*time.Minute || len(sl.AtShareOfWait) != 2 {
+		t.Errorf("sleep defaults: %+v", sl)
+	}
 	if got := sc.Real(time.Minute); got != 6*time.Second {
 		t.Errorf("Real(1m) at x10 = %v", got)
 	}
@@ -54,6 +57,11 @@ func TestParseScenario_Errors(t *testing.T) {
 		{"give-up distribution without share", "give_up: {exponential_mean: 5m}\n", []string{"give_up: a distribution without a share"}},
 		{"give-up reversed bounds", "give_up: {share: 0.1, uniform_of_wait: [0.9, 0.1]}\n", []string{"give_up.uniform_of_wait"}},
 		{"share out of range", "bypass_share: 1.5\n", []string{"bypass_share: 1.5"}},
+		{"sleep share without durations", "sleep: {share: 0.2}\n", []string{"sleep.for: want [a, b]"}},
+		{"sleep durations without share", "sleep: {for: [1m, 8m]}\n", []string{"sleep: a duration without a share"}},
+		{"sleep reversed bounds", "sleep: {share: 0.2, for: [8m, 1m], at_share_of_wait: [0.9, 0.1]}\n", []string{"sleep.for", "sleep.at_share_of_wait"}},
+		{"sleep grace out of range", "sleep: {share: 0.2, for: [1m, 8m], grace: 2h}\n", []string{"sleep.grace: 2h0m0s: want 1m..1h"}},
+		{"sleep grace set twice", "fleet: {spawn: {config: {queue: {sleep_grace: 5m}}}}\n", []string{"fleet.spawn.config.queue.sleep_grace: set by the loadtest"}},
 		{"second device without identity", "second_device_share: 0.1\n", []string{"second_device_share: needs identity.enabled"}},
 		{"time scale too high", "time_scale: 500\n", []string{"time_scale: 500: want a whole number 1..50"}},
 		{"time scale not whole", "time_scale: 2.5\n", []string{"time_scale: 2.5: want a whole number"}},

@@ -200,6 +200,9 @@ func NewAdmissionVerifier(keys []EdPublicKey, o AdmissionOptions) (*AdmissionKey
 // for /.well-known/jwks.json. The caller may modify the returned slice.
 func (k *AdmissionKeys) JWKS() []byte { return bytes.Clone(k.jwks) }
 
+// TTL is how long a token stays valid after its iat (AdmissionOptions.TTL).
+func (k *AdmissionKeys) TTL() time.Duration { return k.ttl }
+
 // Issue signs a token for a with the first key whose SignFrom is not after
 // now. It sets a.ID to a random id, a.IssuedAt to now and a.Expiry to now +
 // TTL (both in whole seconds, as in the token) and returns the token and the

@@ -272,6 +272,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("Presence", func(t *testing.T) { runPresence(t, newStore) })
+	t.Run("Entries", func(t *testing.T) { runEntries(t, newStore) })
 }
 
 // checkRelease accepts a release within 5% (and one person) of perSecond x

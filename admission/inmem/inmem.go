@@ -20,6 +20,7 @@ var (
 	_ admission.Verifications = (*Store)(nil)
 	_ admission.Sessions      = (*Store)(nil)
 	_ admission.Presence      = (*Store)(nil)
+	_ admission.Entries       = (*Store)(nil)
 )
 
 // Store keeps rooms in memory behind one mutex; every operation but
@@ -60,6 +61,9 @@ type room struct {
 	// those whose holders came back to their rejoin index.
 	passed  map[int64]bool
 	rejoins map[int64]int64
+	// entered maps the positions whose holders were let in to the first
+	// instant they were (Enter), in unix seconds.
+	entered map[int64]int64
 }
 
 // holder is the record of a person's place (Claim).
@@ -101,7 +105,7 @@ func (s *Store) init(op, name string, set admission.Settings, w admission.Window
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		r = &room{rate: set.RatePerHour, paused: set.Paused, epoch: hex.EncodeToString(b[:]), last: s.Now(),
-			window: w, draw: d, people: map[string]*holder{}, passed: map[int64]bool{}, rejoins: map[int64]int64{}}
+			window: w, draw: d, people: map[string]*holder{}, passed: map[int64]bool{}, rejoins: map[int64]int64{}, entered: map[int64]int64{}}
 		s.rooms[name] = r
 	}
 	return r.state(s.Now()), nil
@@ -327,6 +331,25 @@ func (s *Store) Admit(_ context.Context, name string, position int64) (int64, er
 	r.Rejoined++
 	r.rejoins[position] = r.Rejoined
 	return r.Rejoined, nil
+}
+
+// Enter is admission.Entries'.
+func (s *Store) Enter(_ context.Context, name string, position int64, at time.Time) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.room(name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if position < 1 || position > r.Admitted {
+		return time.Time{}, fmt.Errorf("enter %d in %q at cursor %d: %w", position, name, r.Admitted, admission.ErrNotReached)
+	}
+	first, ok := r.entered[position]
+	if !ok {
+		first = max(at.Unix(), 1)
+		r.entered[position] = first
+	}
+	return time.Unix(first, 0), nil
 }
 
 func (r *room) state(now time.Time) admission.State {

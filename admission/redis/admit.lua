@@ -2,13 +2,9 @@
 -- 0 if the cursor released it to its holder, else the holder's index in the
 -- rejoin line (admission.Presence.Admit), handed out on the first call and
 -- the same on every later one.
-local r = load(KEYS[1])
-if not r then
-  return redis.error_reply(NOTINIT)
-end
-local pos = tonumber(ARGV[1])
-if pos < 1 or pos > r.admitted then
-  return redis.error_reply('NOTREACHED position not reached by the cursor')
+local pos, err = passed(KEYS[1], ARGV[1])
+if not pos then
+  return err
 end
 if redis.call('GETBIT', KEYS[1] .. ':gone', pos) == 0 then
   return 0

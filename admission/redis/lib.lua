@@ -24,12 +24,14 @@
 -- Beside the room: <room>:hb, the promises of people to poll again (see
 -- release_live); <room>:gone, a bitmap of the positions passed over; and
 -- <room>:rejoin, a hash of those of them whose holders came back, to their
--- index in the rejoin line (admit.lua).
+-- index in the rejoin line (admit.lua); and <room>:in, when each admitted
+-- place's holder was first let in (enter.lua).
 
 local MICROS_PER_HOUR = 3600000000
 local NOTINIT = 'NOTINIT room not initialized'
 local CLOSED = 'CLOSED window closed'
 local NOTOPEN = 'NOTOPEN window not open yet'
+local NOTREACHED = 'NOTREACHED position not reached by the cursor'
 
 local function int(x)
   return string.format('%d', x)
@@ -60,6 +62,21 @@ local function load(key)
     drawn = f[11] == '1', commitment = f[12] or '', seed = f[13] or '', skipped = tonumber(f[14]) or 0,
     rejoined = tonumber(f[15]) or 0, rejoin_admitted = tonumber(f[16]) or 0, calm = tonumber(f[17]) or 0,
   }
+end
+
+-- passed returns the position arg (a string) if the cursor of the room in
+-- key has passed it; else nil and the error reply to return (NOTINIT,
+-- NOTREACHED).
+local function passed(key, arg)
+  local r = load(key)
+  if not r then
+    return nil, redis.error_reply(NOTINIT)
+  end
+  local pos = tonumber(arg)
+  if pos < 1 or pos > r.admitted then
+    return nil, redis.error_reply(NOTREACHED)
+  end
+  return pos
 end
 
 -- create writes every field of a new room.

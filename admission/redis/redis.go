@@ -8,6 +8,7 @@
 //	<Prefix>:{<room>}:hb               waiting people's promises to poll again (Beat)
 //	<Prefix>:{<room>}:gone             bitmap of the positions passed over as gone
 //	<Prefix>:{<room>}:rejoin           their rejoin indexes, for those who came back (Admit)
+//	<Prefix>:{<room>}:in               when each admitted place's holder was first let in (Enter)
 //	<Prefix>:{<room>}:id:<identity>    a person's place (Claim): pos, pre, dev, verified
 //	<Prefix>:{<room>}:vs:<bucket>      verification counts of one StatsBucket
 //	<Prefix>:{<room>}:ended            stream of ended sessions
@@ -48,6 +49,7 @@ var (
 	_ admission.Sessions      = (*Store)(nil)
 	_ admission.Reseeder      = (*Store)(nil)
 	_ admission.Presence      = (*Store)(nil)
+	_ admission.Entries       = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value of every field but Addrs means
@@ -141,7 +143,7 @@ func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 // scripts are the scripts that read the store's clock or release, built
 // for its Clock and ReleaseOptions.
 type scripts struct {
-	init, join, advance, state, change, reseed, claim, window, admit *redis.Script
+	init, join, advance, state, change, reseed, claim, window, admit, enter *redis.Script
 }
 
 func newScripts(c admission.Clock, o admission.ReleaseOptions) scripts {
@@ -156,6 +158,7 @@ func newScripts(c admission.Clock, o admission.ReleaseOptions) scripts {
 		claim:   at("claim.lua"),
 		window:  at("window.lua"),
 		admit:   at("admit.lua"),
+		enter:   at("enter.lua"),
 	}
 }
 
@@ -296,6 +299,16 @@ func (s *Store) Admit(ctx context.Context, room string, position int64) (int64, 
 		return 0, translate("admit", room, err)
 	}
 	return rejoin, nil
+}
+
+// Enter is admission.Entries': one script reading the room and the
+// position's entry.
+func (s *Store) Enter(ctx context.Context, room string, position int64, at time.Time) (time.Time, error) {
+	first, err := s.sc.enter.Run(ctx, s.client, s.keys(room), position, min(max(at.Unix(), 1), 1<<32-1)).Int64()
+	if err != nil {
+		return time.Time{}, translate("enter", room, err)
+	}
+	return time.Unix(first, 0), nil
 }
 
 func (s *Store) keys(room string) []string { return []string{s.roomKey(room)} }

@@ -445,6 +445,8 @@ func TestStore_Unavailable(t *testing.T) {
 		isUnavailable(t, "SetPaused", err)
 		_, err = s.Reseed(ctx, "r", seen)
 		isUnavailable(t, "Reseed", err)
+		_, err = s.Enter(ctx, "r", 1, time.Now())
+		isUnavailable(t, "Enter", err)
 
 		// Back without its data: the room is gone until a gateway reseeds it
 		// from what it saw, and positions continue after the last one handed out.

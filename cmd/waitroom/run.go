@@ -164,6 +164,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		MaxHeaderBytes: cfg.Proxy.MaxHeaderBytes, ReadTimeout: cfg.Proxy.ReadTimeout, WriteTimeout: cfg.Proxy.WriteTimeout,
 		IdleTimeout: cfg.Proxy.IdleTimeout, BackendTimeout: cfg.Proxy.BackendTimeout, BackendIdle: cfg.Proxy.BackendIdle,
 		MaxConns: cfg.Proxy.MaxConns, MaxPoll: cfg.Queue.MaxPoll, HeartbeatGrace: cfg.Queue.HeartbeatGrace,
+		SleepGrace: cfg.Queue.SleepGrace, NoticeLead: cfg.Queue.NoticeLead,
 		Logger: log, Now: clock.Now, Health: healthOptions(cfg), MetricsUnauthenticated: cfg.Metrics.Unauthenticated,
 		AdminHosts: cfg.AdminHostNames(),
 		Site:       cfg.Room, // the operator records outlive each window's room

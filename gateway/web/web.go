@@ -1,12 +1,15 @@
 // Package web holds the waiting page the gateway serves under /waitroom/: an
 // HTML page rendered once per language from an embedded template, and the
-// script and style sheet it loads from /waitroom/static/.
+// scripts and style sheet it loads from /waitroom/static/.
 //
 // Everything is embedded and the page loads nothing from elsewhere, so it
 // works under the gateway's Content-Security-Policy (default-src 'self', no
 // inline script or style). The script joins the queue on every load, polls
 // /waitroom/api/status as often as the server's poll_after_ms allows, and
-// follows the redirect once admitted; see static/app.js.
+// follows the redirect once admitted; see static/app.js. static/turn.js
+// tells the person when their turn is near and when it comes, even while
+// they look at another tab: the tab's title, a sound, a vibration, a
+// system notification and the screen reader's live regions.
 //
 // In identity mode the page has two more views, hidden until the script
 // shows them: the method picker (#methods), when a join answers
@@ -18,6 +21,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"embed"
 	"html/template"
 	"strings"
@@ -51,6 +55,17 @@ type text struct {
 	// DrawBefore and DrawAfter surround the start of the draw's commitment;
 	// DrawLink is the link to /waitroom/api/draw.
 	DrawBefore, DrawAfter, DrawLink string
+
+	// NotifyOn asks the browser for permission to show a notification;
+	// Sound turns on a beep; NotifyHint says what the page does while the
+	// person looks elsewhere (turn.js replaces it with the permission's
+	// state).
+	NotifyOn, Sound, NotifyHint string
+	// The admitted view: the time left to enter, the link to go now, and
+	// what happens when the time runs out.
+	TimeLeft, Enter, TurnHint string
+	// Over says the time to enter ran out; Again takes a new place.
+	Over, Again string
 }
 
 // light is one traffic light of a verification method: Light is its value
@@ -82,6 +97,14 @@ var texts = map[string]text{
 		DrawBefore: "예약이 시작되면 사전 대기자의 순서를 무작위로 추첨하므로, 먼저 인증해도 순서가 앞서지 않습니다. 추첨에 쓰는 난수(seed)의 SHA-256 해시값(",
 		DrawAfter:  ")을 지금 공개하고 난수는 시작 후 공개하므로, 누구나 추첨이 공정했는지 확인할 수 있습니다.",
 		DrawLink:   "추첨 검증",
+		NotifyOn:   "차례가 되면 알림 받기",
+		Sound:      "소리로도 알리기",
+		NotifyHint: "다른 탭을 보거나 화면을 꺼도 대기 순번은 유지됩니다. 차례가 가까워지면 이 탭의 제목으로 알려 드립니다.",
+		TimeLeft:   "남은 입장 시간",
+		Enter:      "지금 예약 페이지로 들어가기",
+		TurnHint:   "이 시간 안에 예약 페이지에 들어가세요. 그동안은 이 페이지로 돌아오면 바로 들어갑니다. 시간이 지나면 이번 차례는 끝나고, 다시 줄의 맨 뒤에서 새 대기 순번을 받아야 합니다.",
+		Over:       "입장 가능 시간 안에 예약 페이지에 들어가지 않아 이번 차례가 끝났습니다. 예약하려면 새 대기 순번을 받아 줄의 맨 뒤에서 기다려 주세요.",
+		Again:      "새 대기 순번 받기",
 	},
 	"en": {
 		Title:    "COVID-19 vaccination booking: waiting room",
@@ -106,6 +129,14 @@ var texts = map[string]text{
 		DrawBefore: "When booking opens, the order of the pre-queue is drawn at random, so verifying early does not put you ahead. The SHA-256 hash of the draw's seed (",
 		DrawAfter:  ") is published now and the seed itself after the opening, so anyone can check that the draw was fair.",
 		DrawLink:   "verify the draw",
+		NotifyOn:   "Notify me when it is my turn",
+		Sound:      "Also play a sound",
+		NotifyHint: "You keep your place if you switch tabs or lock your screen. When your turn is near, this tab's title tells you.",
+		TimeLeft:   "Time left to enter",
+		Enter:      "Go to the booking page now",
+		TurnHint:   "Enter the booking page within this time; until then, coming back to this page takes you straight in. After it your turn is over, and you would take a new place at the back of the line.",
+		Over:       "You did not enter the booking page within the time to enter, so this turn is over. To book, take a new place and wait at the back of the line.",
+		Again:      "Take a new place in line",
 	},
 }
 
@@ -147,11 +178,23 @@ func Page(lang string) []byte {
 type asset struct {
 	body        []byte
 	contentType string
+	gzip        []byte // body compressed once, for the crowd of a storm night
 }
 
 var assets = map[string]asset{
-	"app.js":  {mustRead("static/app.js"), "text/javascript; charset=utf-8"},
-	"app.css": {mustRead("static/app.css"), "text/css; charset=utf-8"},
+	"turn.js": textAsset("static/turn.js", "text/javascript; charset=utf-8"),
+	"app.js":  textAsset("static/app.js", "text/javascript; charset=utf-8"),
+	"app.css": textAsset("static/app.css", "text/css; charset=utf-8"),
+}
+
+// textAsset reads an embedded text asset and compresses it.
+func textAsset(name, contentType string) asset {
+	body := mustRead(name)
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	w.Write(body) //nolint:errcheck // into memory
+	w.Close()     //nolint:errcheck // into memory
+	return asset{body, contentType, b.Bytes()}
 }
 
 func mustRead(name string) []byte {
@@ -163,7 +206,7 @@ func mustRead(name string) []byte {
 }
 
 // Asset returns the static file served at /waitroom/static/<name> ("app.js",
-// "app.css", or the Korean web font's "fonts/<file>", see package webfont)
+// "turn.js", "app.css", or the Korean web font's "fonts/<file>", see package webfont)
 // with its Content-Type; ok is false for any other name. The body is shared
 // by every caller and must not be modified.
 func Asset(name string) (body []byte, contentType string, ok bool) {
@@ -172,6 +215,15 @@ func Asset(name string) (body []byte, contentType string, ok bool) {
 	}
 	a, ok := assets[name]
 	return a.body, a.contentType, ok
+}
+
+// Gzipped returns the static file Asset serves as name, compressed with
+// gzip, for clients that accept it: the page's script and style (a third of
+// their size), not the fonts (WOFF2 is compressed already). The body is
+// shared by every caller and must not be modified.
+func Gzipped(name string) ([]byte, bool) {
+	a, ok := assets[name]
+	return a.gzip, ok
 }
 
 // Lang returns "en" when an Accept-Language header value prefers English to

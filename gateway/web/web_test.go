@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +21,12 @@ import (
 var ids = []string{
 	"position", "ahead", "eta", "progress", "state", "notice", "lang-switch",
 	"methods", "prequeue", "opens-at", "pre-queued", "commitment",
-	"queue", "hint", "countdown", "message",
+	"queue", "hint", "countdown", "message", "live",
+	"turn", "time-left", "enter", "over", "again",
 }
+
+// The ids turn.js uses, each of which must be on the page.
+var turnIDs = []string{"notify-on", "sound", "notify-state", "alert", "live"}
 
 func TestPage(t *testing.T) {
 	scriptTag := regexp.MustCompile(`<script[^>]*>`)
@@ -39,13 +45,13 @@ func TestPage(t *testing.T) {
 					t.Errorf("page lacks %q", want)
 				}
 			}
-			for _, id := range ids {
+			for _, id := range append(ids, turnIDs...) {
 				if n := bytes.Count(page, []byte(`id="`+id+`"`)); n != 1 {
 					t.Errorf("id %q appears %d times, want 1", id, n)
 				}
 			}
 			// Only the anonymous mode's view shows before the script runs.
-			for id, wantHidden := range map[string]bool{"methods": true, "prequeue": true, "queue": false, "hint": false} {
+			for id, wantHidden := range map[string]bool{"methods": true, "prequeue": true, "queue": false, "hint": false, "turn": true, "over": true, "notify-on": true} {
 				tag := regexp.MustCompile(`<[^>]* id="` + id + `"[^>]*>`).Find(page)
 				if got := bytes.Contains(tag, []byte(" hidden")); got != wantHidden {
 					t.Errorf("%s: hidden = %v, want %v", tag, got, wantHidden)
@@ -67,8 +73,8 @@ func TestPage(t *testing.T) {
 				t.Error("page has an inline style element, which the CSP blocks")
 			}
 			tags := scriptTag.FindAllIndex(page, -1)
-			if len(tags) == 0 {
-				t.Fatal("page loads no script")
+			if len(tags) != 2 {
+				t.Fatalf("page loads %d scripts, want turn.js and app.js", len(tags))
 			}
 			for _, m := range tags {
 				tag, after := page[m[0]:m[1]], page[m[1]:]
@@ -91,7 +97,7 @@ func TestPage(t *testing.T) {
 // page must work without any network but the gateway's.
 func TestPage_NoExternalResources(t *testing.T) {
 	bodies := map[string][]byte{"ko page": web.Page("ko"), "en page": web.Page("en")}
-	for _, name := range []string{"app.js", "app.css"} {
+	for _, name := range []string{"app.js", "turn.js", "app.css"} {
 		b, _, _ := web.Asset(name)
 		bodies[name] = b
 	}
@@ -168,6 +174,7 @@ func TestAsset(t *testing.T) {
 		wantOK         bool
 	}{
 		{"app.js", "text/javascript; charset=utf-8", true},
+		{"turn.js", "text/javascript; charset=utf-8", true},
 		{"app.css", "text/css; charset=utf-8", true},
 		{"page.html", "", false},
 		{"static/app.js", "", false},
@@ -186,35 +193,66 @@ func TestAsset(t *testing.T) {
 	}
 }
 
-// The script is vanilla ES2017 and stays small enough for a slow phone on a
-// congested network: 16 KiB is about 0.1 s at 1.5 Mbit/s, a congested 3G
-// cell.
+// The scripts are vanilla ES2017 and stay small enough for a slow phone on
+// a congested network: what travels is gzip (see Gzipped), and 8 KiB of it
+// is about 0.05 s at 1.5 Mbit/s, a congested 3G cell; both scripts
+// together travel in under 12 KiB. The uncompressed files stay under 20 and
+// 8 KiB, so that each remains one readable concern.
 func TestAsset_Script(t *testing.T) {
-	js, _, _ := web.Asset("app.js")
-	if got, limit := len(js), 16<<10; got >= limit {
-		t.Errorf("app.js is %d bytes, want < %d", got, limit)
-	}
-	for _, id := range ids {
-		if !bytes.Contains(js, []byte("'"+id+"'")) {
-			t.Errorf("app.js never uses #%s", id)
+	total := 0
+	for _, tc := range []struct {
+		name        string
+		limit, wire int
+		ids         []string
+	}{
+		{"app.js", 20 << 10, 8 << 10, ids},
+		{"turn.js", 8 << 10, 4 << 10, turnIDs},
+	} {
+		js, _, _ := web.Asset(tc.name)
+		gz, ok := web.Gzipped(tc.name)
+		if !ok {
+			t.Fatalf("%s has no gzip form", tc.name)
+		}
+		total += len(gz)
+		if got := len(js); got >= tc.limit {
+			t.Errorf("%s is %d bytes, want < %d", tc.name, got, tc.limit)
+		}
+		if got := len(gz); got >= tc.wire {
+			t.Errorf("%s is %d bytes on the wire (gzip), want < %d", tc.name, got, tc.wire)
+		}
+		r, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, err := io.ReadAll(r); err != nil || !bytes.Equal(back, js) {
+			t.Fatalf("%s: its gzip form does not decompress to it (%v)", tc.name, err)
+		}
+		for _, id := range tc.ids {
+			if !bytes.Contains(js, []byte("'"+id+"'")) {
+				t.Errorf("%s never uses #%s", tc.name, id)
+			}
+		}
+		node, path := mustNodeScript(t, tc.name)
+		if out, err := exec.Command(node, "--check", path).CombinedOutput(); err != nil {
+			t.Fatalf("node --check %s: %v\n%s", tc.name, err, out)
 		}
 	}
-	node, path := mustNodeScript(t)
-	if out, err := exec.Command(node, "--check", path).CombinedOutput(); err != nil {
-		t.Fatalf("node --check app.js: %v\n%s", err, out)
+	if limit := 12 << 10; total >= limit {
+		t.Errorf("the scripts are %d bytes together on the wire, want < %d", total, limit)
 	}
+	t.Logf("scripts on the wire: %d bytes of gzip", total)
 }
 
-// mustNodeScript writes app.js to a temporary file and returns it with the
-// path of node; it skips the test when node is not on PATH.
-func mustNodeScript(tb testing.TB) (node, path string) {
+// mustNodeScript writes the script name to a temporary file and returns it
+// with the path of node; it skips the test when node is not on PATH.
+func mustNodeScript(tb testing.TB, name string) (node, path string) {
 	tb.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		tb.Skip("node not on PATH; app.js not run")
+		tb.Skip("node not on PATH; " + name + " not run")
 	}
-	js, _, _ := web.Asset("app.js")
-	path = filepath.Join(tb.TempDir(), "app.js")
+	js, _, _ := web.Asset(name)
+	path = filepath.Join(tb.TempDir(), name)
 	if err := os.WriteFile(path, js, 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -224,7 +262,7 @@ func mustNodeScript(tb testing.TB) (node, path string) {
 // Under node, app.js only exports its pure helpers; each case is a
 // JavaScript expression over them.
 func TestAsset_ScriptHelpers(t *testing.T) {
-	cases := []struct{ name, expr, want string }{
+	cases := []helperCase{
 		{"when/ko", `when(T.ko, "2021-08-09T11:00:00Z")`, "8월 9일 20:00"},
 		{"when/en", `when(T.en, "2021-08-09T11:00:00Z")`, "9 Aug 20:00 KST"},
 		{"when/NextDayInKorea", `when(T.en, "2021-12-31T15:30:00Z")`, "1 Jan 00:30 KST"},
@@ -254,7 +292,29 @@ func TestAsset_ScriptHelpers(t *testing.T) {
 		{"zeroBits/Some", `zeroBits([0, 0, 16, 255])`, "19"},
 		{"zeroBits/All", `zeroBits([0, 0])`, "16"},
 	}
-	node, path := mustNodeScript(t)
+	runHelpers(t, "app.js", "T, safe, eta, when, clock, start, zeroBits", cases)
+}
+
+// Under node, turn.js only exports its pure helpers too.
+func TestAsset_TurnHelpers(t *testing.T) {
+	runHelpers(t, "turn.js", "T, heading", []helperCase{
+		{"heading/Blinks", `[0, 1, 2].map((i) => heading("차례입니다", i, false)).join("|")`, "[차례입니다] ||[차례입니다] "},
+		{"heading/Steady", `[0, 1].map((i) => heading("Your turn", i, true)).join("|")`, "[Your turn] |[Your turn] "},
+		{"heading/None", `heading("", 0, true)`, ""},
+		{"soon/ko", `T.ko.soon[1]("약 2분")`, "예상 대기 시간 약 2분. 이 페이지로 돌아와 주세요."},
+		{"turn/en", `T.en.turn[1]("about 10 min")`, "Enter the booking page within about 10 min."},
+	})
+}
+
+// helperCase is a JavaScript expression over a script's exported helpers
+// and the string it must give.
+type helperCase struct{ name, expr, want string }
+
+// runHelpers evaluates each case's expression under node with names (a
+// destructuring list) bound to what the script name exports.
+func runHelpers(t *testing.T, name, names string, cases []helperCase) {
+	t.Helper()
+	node, path := mustNodeScript(t, name)
 	exprs := make([]string, len(cases))
 	for i, tc := range cases {
 		exprs[i] = tc.expr
@@ -264,7 +324,7 @@ func TestAsset_ScriptHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(node, "-e", `
-const { T, safe, eta, when, clock, start, zeroBits } = require(process.argv[1]);
+const { `+names+` } = require(process.argv[1]);
 const exprs = JSON.parse(require("fs").readFileSync(0, "utf8"));
 process.stdout.write(JSON.stringify(exprs.map((e) => String(eval(e)))));`, path)
 	cmd.Stdin = bytes.NewReader(in)
@@ -290,7 +350,7 @@ process.stdout.write(JSON.stringify(exprs.map((e) => String(eval(e)))));`, path)
 // The page's proof of work is one the gateway accepts: SHA-256 of the
 // proof starts with the asked zero bits.
 func TestAsset_ScriptSolves(t *testing.T) {
-	node, path := mustNodeScript(t)
+	node, path := mustNodeScript(t, "app.js")
 	if out, err := exec.Command(node, "-e", `if (!globalThis.crypto || !crypto.subtle) process.exit(3)`).CombinedOutput(); err != nil {
 		t.Skipf("this node has no WebCrypto: %v %s", err, out)
 	}

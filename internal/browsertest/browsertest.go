@@ -170,6 +170,22 @@ func (b *Browser) Click(sel string) {
 	b.Do("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
 }
 
+// Keys types keys into the page as a keyboard does, to whatever has the
+// focus: "\t" moves it on, "\r" is Enter, " " Space (see chromedp/kb).
+func (b *Browser) Keys(keys string) {
+	b.t.Helper()
+	b.Do("type "+quote(keys), chromedp.KeyEvent(keys))
+}
+
+// Focused returns the id of the element that has the keyboard focus ("" for
+// none, or one without an id).
+func (b *Browser) Focused() string {
+	b.t.Helper()
+	var id string
+	b.Eval(`document.activeElement ? document.activeElement.id : ""`, &id)
+	return id
+}
+
 // Fill replaces the value of the input matching sel, once it is visible,
 // by focusing it, emptying it and typing s key by key, as a person would
 // (so the page sees focus and input events).

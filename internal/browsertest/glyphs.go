@@ -40,7 +40,9 @@ const koreanRange = `[\u3000-\u303F\u3131-\u318E\uAC00-\uD7A3\uFF5E]`
 // web font only when a layout needs it, so fonts.ready is awaited again
 // after two frames: the first may have resolved before any load began.
 const markKoreanJS = `(async () => {
-  const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  // A hidden page (a background tab) draws no frames; its layout is still
+  // made on demand.
+  const frame = () => new Promise(r => document.hidden ? setTimeout(r) : requestAnimationFrame(() => requestAnimationFrame(r)));
   do { await frame(); await document.fonts.ready; } while (document.fonts.status !== 'loaded');
   const re = /` + koreanRange + `/g, one = /` + koreanRange + `/;
   let n = 0;

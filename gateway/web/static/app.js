@@ -2,6 +2,8 @@
 // as often as the server's poll_after_ms says, go to the redirect when
 // admitted. Errors never cost the place and never make the page poll fast.
 // In identity mode a join without a ticket shows the verification methods.
+// A hidden page tells the gateway it may sleep (see sleep below); turn.js
+// tells the person when their turn is near and when it comes.
 // Under node it only exports its pure helpers, for tests.
 'use strict';
 (function (out) {
@@ -11,7 +13,8 @@
     ko: {
       waiting: '접속 대기 중입니다',
       paused: '입장이 잠시 멈춰 있습니다',
-      admitted: '입장 차례가 되었습니다. 예약 페이지로 이동합니다',
+      admitted: '입장 차례가 되었습니다',
+      over: '입장 가능 시간이 지났습니다',
       retry: '다시 연결하는 중입니다',
       verify: '본인 인증이 필요합니다',
       end: { window_closed: '이번 예약 기간이 끝났습니다', session_ended: '예약이 완료되어 세션이 종료되었습니다' },
@@ -35,7 +38,8 @@
     en: {
       waiting: 'You are in the queue',
       paused: 'Admission is paused',
-      admitted: 'It is your turn. Taking you to the booking page',
+      admitted: 'It is your turn',
+      over: 'Your time to enter ran out',
       retry: 'Reconnecting',
       verify: 'Verification required',
       end: { window_closed: 'This booking window has closed', session_ended: 'Your booking session has ended' },
@@ -114,15 +118,20 @@
   var lang = document.documentElement.lang === 'en' ? 'en' : 'ko';
   var t = T[lang];
   var nf = new Intl.NumberFormat(lang === 'en' ? 'en-US' : 'ko-KR');
+  var turn = window.waitroomTurn;
   var title = document.title;
   var timer = 0;
   var tick = 0;
   var fails = 0;
-  var said = 0;
+  var said = null; // what the polite live region last said of the numbers: {ahead, at}
+  var again = false; // the next join asks for a new place
+  var waiting = false; // the last answer was "waiting": the page may sleep
+  var entering = ''; // admitted: where to go once the person looks
   var proof = ''; // a proof of work for this device, once a busy address needed one
 
   function $(id) { return document.getElementById(id); }
-  function text(id, s) { $(id).textContent = s; }
+  // text leaves unchanged text alone, so live regions do not repeat it.
+  function text(id, s) { if ($(id).textContent !== s) $(id).textContent = s; }
 
   var ret = safe(new URLSearchParams(location.search).get('return'));
   if (ret !== '/') {
@@ -138,14 +147,15 @@
   }
 
   function note(s) {
-    var n = $('notice');
-    n.textContent = s;
-    n.hidden = !s;
+    text('notice', s);
+    $('notice').hidden = !s;
   }
 
   // view shows one view, or none (''), under the state line s and notice n.
   function view(m, s, n) {
-    ['queue', 'prequeue', 'methods'].forEach(function (id) { $(id).hidden = id !== m; });
+    waiting = false;
+    entering = '';
+    ['queue', 'prequeue', 'methods', 'turn', 'over'].forEach(function (id) { $(id).hidden = id !== m; });
     $('hint').hidden = !/queue/.test(m);
     clearInterval(tick);
     text('state', s);
@@ -185,43 +195,79 @@
     fails = 0;
     msg(d.message || '');
     if (d.state === 'pre_queue') return pre(d);
-    if (d.state === 'admitted') {
-      clearTimeout(timer);
-      view('queue', t.admitted);
-      bar(1);
-      location.replace(safe(d.redirect));
-      return;
-    }
+    if (d.state === 'admitted') return admitted(d);
     var ahead = nf.format(d.ahead);
     var e = d.paused ? t.later : eta(t, d.eta_seconds);
     view('queue', d.paused ? t.paused : t.waiting,
       d.paused ? (d.pause_reason === 'store_unreachable' ? t.storeNote : t.pausedNote) : d.rejoining && t.back);
+    waiting = true;
     text('position', t.pos(nf.format(d.position)));
     text('ahead', t.ahead(ahead, d.ahead));
     text('eta', e);
     text('rate', d.rate_per_hour > 0 ? t.rate(nf.format(d.rate_per_hour)) : '');
     bar(progress(d));
-    document.title = '(' + ahead + ') ' + title;
-    // Screen readers hear the numbers at most once a minute, not every poll.
-    if (Date.now() - said >= 60000) {
-      said = Date.now();
+    turn.title('(' + ahead + ') ' + title);
+    if (d.soon) turn.soon(e);
+    // Screen readers hear the numbers when they first show, then when the
+    // people ahead halved (at most every 10 s) or changed over a minute:
+    // not every poll.
+    var now = Date.now();
+    if (!said || (d.ahead <= said.ahead / 2 && now - said.at >= 10000) || (d.ahead !== said.ahead && now - said.at >= 60000)) {
+      said = { ahead: d.ahead, at: now };
       text('live', t.live(ahead, e));
     }
     poll(d);
   }
 
-  // The countdown runs on the monotonic clock: a wrong wall clock cannot skew it.
+  // countdown shows the seconds left in #id every second, on the monotonic
+  // clock (a wrong wall clock cannot skew it), and calls done at zero.
+  function countdown(id, sec, done) {
+    var end = performance.now() + (Number(sec) || 0) * 1000;
+    var count = function () {
+      var left = (end - performance.now()) / 1000;
+      text(id, clock(left));
+      if (left <= 0 && done) {
+        clearInterval(tick);
+        done();
+      }
+    };
+    count();
+    tick = setInterval(count, 1000);
+  }
+
   function pre(d) {
     view('prequeue', t.waiting);
     text('opens-at', when(t, d.opens_at));
     text('pre-queued', t.ahead(nf.format(d.pre_queued), d.pre_queued));
     text('commitment', String(d.commitment || '-').slice(0, 12));
-    var end = performance.now() + (Number(d.eta_seconds) || 0) * 1000;
-    var count = function () { text('countdown', clock((end - performance.now()) / 1000)); };
-    count();
-    tick = setInterval(count, 1000);
+    countdown('countdown', d.eta_seconds);
     poll(d);
   }
+
+  // admitted shows how long the admission lasts and goes in three seconds
+  // after the person looks at the page (at once by the link): someone in
+  // another tab or app is told by turn.js and finds the page waiting.
+  function admitted(d) {
+    clearTimeout(timer);
+    view('turn', t.admitted);
+    entering = $('enter').href = safe(d.redirect);
+    countdown('time-left', d.admission_seconds, over);
+    turn.title(title);
+    turn.turn(eta(t, d.admission_seconds));
+    wake();
+  }
+
+  // over: the time to enter ran out; a new place is one click away.
+  function over() {
+    clearTimeout(timer);
+    said = null;
+    turn.stop();
+    view('over', t.over);
+  }
+  $('again').addEventListener('click', function () {
+    again = true;
+    joinQueue();
+  });
 
   // picker words each light as the legend does (which ends with "off", for
   // unknown lights); only changed items are rebuilt, so focus stays put.
@@ -297,15 +343,17 @@
   // step makes one request; every outcome but a final one schedules exactly
   // one next step.
   async function step(join) {
-    var again = join ? joinQueue : status;
+    var next = join ? joinQueue : status;
     var r;
     try {
-      r = await call(join ? 'POST' : 'GET', join ? 'join' : 'status', join ? { return: ret, proof: proof } : null);
+      r = await call(join ? 'POST' : 'GET', join ? 'join' : document.hidden ? 'status?away=1' : 'status', join ? { return: ret, again: again, proof: proof } : null);
     } catch (e) {
-      return retry(again, null, t.net);
+      return retry(next, null, t.net);
     }
+    again = false;
     if (r.status === 200 && r.body && r.body.state) return show(r.body);
     var code = r.body && r.body.error && r.body.error.code;
+    if (code === 'admission_expired') return over();
     if (code === 'verify_first') return methods();
     if (join && (code === 'challenge_required' || code === 'challenge_failed')) return prove();
     if (t.end[code]) return view('', t.end[code]);
@@ -319,7 +367,7 @@
       ret = '/';
       return later(joinQueue, 1000);
     }
-    retry(again, r.after, r.status === 503 ? t.down : t.net);
+    retry(next, r.after, r.status === 503 ? t.down : t.net);
   }
 
   // prove solves the challenge for this device, then joins with the proof.
@@ -338,6 +386,26 @@
 
   function joinQueue() { step(true); }
   function status() { step(false); }
+
+  // sleep: a hidden page's timers are slowed to a minute or stopped (a
+  // locked phone, another tab, a frozen page), so as it goes it tells the
+  // gateway to count it present for queue.sleep_grace, and polls at once
+  // when it is back. Unloading is leaving: the gateway then holds the
+  // place only for the usual grace.
+  function away(q) {
+    if (waiting && navigator.sendBeacon) navigator.sendBeacon('/waitroom/api/away' + q);
+  }
+  function wake() {
+    if (document.hidden) return;
+    var go = entering;
+    if (go) later(function () { location.replace(go); }, 3000);
+    else if (waiting) status();
+  }
+  document.addEventListener('visibilitychange', function () { return document.hidden ? away('') : wake(); });
+  document.addEventListener('freeze', function () { away(''); });
+  document.addEventListener('resume', wake);
+  window.addEventListener('online', wake);
+  window.addEventListener('pagehide', function (e) { if (!e.persisted) away('?left=1'); });
 
   joinQueue();
 })(typeof module === 'object' ? module.exports : {});
